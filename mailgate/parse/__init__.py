@@ -1,0 +1,1 @@
+"""Reading patient replies: body extraction, quote and signature stripping."""
