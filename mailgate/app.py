@@ -1,0 +1,65 @@
+"""The application context every command and service works in: settings, engine, key ring, actor.
+
+`open_app` does the start-up checks in the order that gives the clearest error: configuration (already
+validated), then the key-encryption key (missing or unreadable), then the database (unreachable or
+locked), then migrations, then the key ring (a wrong KEK fails here, before any request is served).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from mailgate.config import Settings
+from mailgate.crypto import KeyRing, load_kek
+from mailgate.store import migrate
+from mailgate.store.engine import make_engine, session_scope, translated_errors
+from mailgate.store.keys import ensure_keys, load_ring
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    ring: KeyRing
+    actor: str
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction; driver errors become one-line StoreErrors."""
+        with translated_errors(self.settings.database_url), session_scope(self.engine) as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def open_app(settings: Settings, *, actor: str | None = None) -> App:
+    kek = load_kek(settings.keys)
+    url = settings.database_url
+    engine = make_engine(
+        url,
+        busy_timeout_ms=settings.database.busy_timeout_ms,
+        pool_size=settings.database.pool_size,
+    )
+    try:
+        with translated_errors(url):
+            migrate.upgrade(engine)
+            ensure_keys(engine, kek)
+            ring = load_ring(engine, kek)
+    except BaseException:
+        engine.dispose()
+        raise
+    return App(settings, engine, ring, actor or default_actor())

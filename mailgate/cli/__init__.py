@@ -1,0 +1,11 @@
+"""The `mailgate` command line (click).
+
+Every command takes `--config FILE` (or `MAILGATE_CONFIG`); list and show commands take `--json`.
+Exit status: 0 success, 1 a user error printed as one line, 2 a usage error (click's own).
+"""
+
+from __future__ import annotations
+
+from mailgate.cli.root import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,79 @@
+"""The root command group, its shared state, and the mapping of errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailgate import config
+from mailgate.app import App, open_app
+from mailgate.errors import MailgateError
+from mailgate.log import configure as configure_logging
+
+
+@dataclass
+class State:
+    """Per-invocation state: the config path, and the app once a command asks for it."""
+
+    config_path: Path | None
+    _settings: config.Settings | None = None
+    _app: App | None = field(default=None, repr=False)
+
+    def settings(self) -> config.Settings:
+        if self._settings is None:
+            self._settings = config.load(self.config_path)
+        return self._settings
+
+    def app(self) -> App:
+        if self._app is None:
+            self._app = open_app(self.settings())
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+
+
+class MailgateGroup(click.Group):
+    """The root group: any MailgateError raised below it becomes one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MailgateError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=MailgateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=config.CONFIG_ENV,
+    help="Configuration file (default: $MAILGATE_CONFIG, ./var/mailgate.toml, /etc/mailgate/mailgate.toml).",
+)
+@click.version_option(package_name="mailgate")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """mailgate: between-session communication for therapy practices, by email."""
+    # Commands log warnings only, to stderr (stdout stays clean for --json); `serve` reconfigures.
+    configure_logging("warning")
+    state = State(config_path)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def main() -> None:
+    # Everything mailgate creates (database, WAL, keys, Maildir) holds patient data: owner-only.
+    os.umask(0o077)
+    # Importing the command modules registers their commands on `cli`.
+    from mailgate.cli import admin, directory  # noqa: F401
+
+    cli(prog_name="mailgate")

@@ -1,0 +1,221 @@
+"""Configuration: one TOML file, `MAILGATE_*` environment overrides, validated at start-up.
+
+The file is `mailgate.toml` (documented key by key in `config/mailgate.example.toml`). Any key can be
+overridden from the environment as `MAILGATE_<SECTION>__<KEY>`, e.g. `MAILGATE_DATABASE__URL`. Relative
+paths in the file are resolved against the file's own directory, so an embedded instance can be moved.
+A wrong value stops the program with one line naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mailgate.errors import ConfigError
+
+CONFIG_ENV = "MAILGATE_CONFIG"
+DEFAULT_CONFIG_PATHS = (Path("var/mailgate.toml"), Path("/etc/mailgate/mailgate.toml"))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstanceSection(_Section):
+    """Where this instance keeps its files."""
+
+    data_dir: Path = Path(".")
+    name: str = Field(default="mailgate", min_length=1, max_length=64)
+
+
+class DatabaseSection(_Section):
+    """The SQL store: SQLite (embedded default) or PostgreSQL (production, shared by nodes)."""
+
+    # Empty means the embedded SQLite file `<data_dir>/mailgate.db`.
+    url: str = ""
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+
+class KeysSection(_Section):
+    """Where the key-encryption key (KEK) comes from, in order of preference.
+
+    1. `$CREDENTIALS_DIRECTORY/<credential>` (systemd `LoadCredential=`/`SetCredentialEncrypted=`);
+    2. the environment variable named by `env` (base64 of 32 bytes);
+    3. the file `kek_file` (base64 text or 32 raw bytes; must not be readable by others).
+    """
+
+    kek_file: Path = Path("keys/kek")
+    env: str = Field(default="MAILGATE_KEK", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    credential: str = Field(default="mailgate-kek", pattern=r"^[A-Za-z0-9_.-]+$")
+    rotate_batch: int = Field(default=500, ge=1, le=100_000)
+
+
+class PracticeSection(_Section):
+    """The practice mailgate speaks for."""
+
+    name: str = Field(default="Example Practice", min_length=1, max_length=200)
+    reply_domain: str = Field(
+        default="reply.example.org", pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+    )
+    from_address: str = Field(default="care@example.org", pattern=r"^[^@\s]+@[^@\s]+$")
+    operator_address: str = Field(default="postmaster@example.org", pattern=r"^[^@\s]+@[^@\s]+$")
+    crisis_line: str = "If you are in crisis, call your local emergency number."
+
+
+class SmtpSection(_Section):
+    """The inbound listener."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    lmtp_port: int = Field(default=0, ge=0, le=65535)  # 0: the next free loopback port
+    max_message_size: int = Field(default=25 * 1024 * 1024, ge=1024)
+
+
+class MetricsSection(_Section):
+    """Prometheus metrics endpoint (loopback by default; labels never carry patient data)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)  # 0: the next free loopback port
+
+
+class LogSection(_Section):
+    """Structured logs on stderr (journald picks them up under systemd)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+
+
+class RelaySection(_Section):
+    """The outbound relay; an empty host means the local Maildir `<data_dir>/sent/`."""
+
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+
+
+class Settings(BaseSettings):
+    """The whole validated configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILGATE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    instance: InstanceSection = InstanceSection()
+    database: DatabaseSection = DatabaseSection()
+    keys: KeysSection = KeysSection()
+    practice: PracticeSection = PracticeSection()
+    smtp: SmtpSection = SmtpSection()
+    metrics: MetricsSection = MetricsSection()
+    log: LogSection = LogSection()
+    relay: RelaySection = RelaySection()
+
+    # Where the file was read from; not a key of the file.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.instance.data_dir
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'mailgate.db'}"
+
+    @property
+    def sent_dir(self) -> Path:
+        return self.data_dir / "sent"
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Make relative paths absolute against the config file's directory (data_dir first)."""
+    data_dir = settings.instance.data_dir
+    if not data_dir.is_absolute():
+        data_dir = (base / data_dir).resolve()
+    kek_file = settings.keys.kek_file
+    if not kek_file.is_absolute():
+        kek_file = data_dir / kek_file
+    url = settings.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{(data_dir / url.removeprefix('sqlite:///')).resolve()}"
+    return settings.model_copy(
+        update={
+            "instance": settings.instance.model_copy(update={"data_dir": data_dir}),
+            "keys": settings.keys.model_copy(update={"kek_file": kek_file}),
+            "database": settings.database.model_copy(update={"url": url}),
+        }
+    )
+
+
+def _describe(error: ValidationError, where: str) -> str:
+    """One line: the first bad key, its value and what is allowed."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key '{key}' (see config/mailgate.example.toml for the keys)"
+    value = first.get("input")
+    shown = "" if isinstance(value, Mapping) else f" = {value!r}"
+    allowed = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {key}{shown}: {allowed}"
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve the configuration; raise ConfigError with one line on failure."""
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = find_config(env)
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist: run `mailgate init` or pass --config FILE"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from None
+    settings = settings.model_copy(update={"source": path.resolve()})
+    return _resolve_paths(settings, path.resolve().parent)
+
+
+def find_config(environ: Mapping[str, str]) -> Path:
+    """The config file to use when --config is not given."""
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.exists():
+            return candidate
+    raise ConfigError(
+        f"no configuration found: pass --config FILE or set {CONFIG_ENV} "
+        "(`mailgate init --data-dir DIR` creates one)"
+    )

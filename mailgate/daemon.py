@@ -1,0 +1,101 @@
+"""`mailgate serve`: the daemon's event loop and the services that run in it.
+
+Services are started in order and stopped in reverse on SIGTERM/SIGINT. Each service is an object with
+`start()` and `stop()` coroutines and a `describe()` line for the start-up log (the extension point
+later subsystems plug into: the SMTP/LMTP listener, the ingest worker, the sender, the clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Protocol
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import start_http_server
+
+from mailgate import sdnotify
+from mailgate.app import App
+from mailgate.log import get_logger
+
+log = get_logger("mailgate.daemon")
+
+
+class Service(Protocol):
+    """Something `serve` runs for the daemon's lifetime."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class MetricsService:
+    """Prometheus metrics over HTTP on a loopback port."""
+
+    name = "metrics"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._server: WSGIServer | None = None
+
+    async def start(self) -> None:
+        self._server, _thread = start_http_server(self.port, addr=self.host)
+        self.port = self._server.server_port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def describe(self) -> str:
+        return f"metrics on http://{self.host}:{self.port}/metrics"
+
+
+# Extension point: factories of the services `serve` runs, in start order.
+SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [
+    lambda app: (
+        MetricsService(app.settings.metrics.host, app.settings.metrics.port)
+        if app.settings.metrics.enabled
+        else None
+    ),
+]
+
+
+async def run(app: App, ready: Callable[[list[str]], None] | None = None) -> None:
+    """Start every service, report ready, and wait for a stop signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Service] = []
+    try:
+        for factory in SERVICE_FACTORIES:
+            service = factory(app)
+            if service is not None:
+                await service.start()
+                started.append(service)
+        lines = [service.describe() for service in started]
+        for line in lines:
+            log.info("service started", service=line)
+        if ready is not None:
+            ready(lines)
+        sdnotify.notify("READY=1\nSTATUS=" + "; ".join(lines))
+        watchdog = sdnotify.watchdog_interval()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=watchdog or 3600)
+            if watchdog:
+                sdnotify.notify("WATCHDOG=1")
+        sdnotify.notify("STOPPING=1")
+        log.info("stopping")
+    finally:
+        for service in reversed(started):
+            await service.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
