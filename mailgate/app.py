@@ -30,9 +30,15 @@ class App:
     actor: str
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction; driver errors become one-line StoreErrors."""
-        with translated_errors(self.settings.database_url), session_scope(self.engine) as session:
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction; driver errors become one-line StoreErrors.
+
+        `readonly` transactions must not write: on SQLite they skip the write lock.
+        """
+        with (
+            translated_errors(self.settings.database_url),
+            session_scope(self.engine, readonly=readonly) as session,
+        ):
             yield session
 
     def close(self) -> None:

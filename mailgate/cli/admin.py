@@ -119,7 +119,7 @@ def audit_group() -> None:
 def audit_verify(state: State, as_json: bool) -> None:
     """Check the whole hash chain; exit 1 naming the first bad event."""
     app = state.app()
-    with app.session() as session:
+    with app.session(readonly=True) as session:
         verdict = audit.verify(session, app.ring)
     if as_json:
         output.emit_json(

@@ -32,7 +32,7 @@ def clinician_add(state: State, email: str, name: str) -> None:
 @pass_state
 def clinician_list(state: State, as_json: bool) -> None:
     app = state.app()
-    with app.session() as session:
+    with app.session(readonly=True) as session:
         items = clinicians.list_all(app, session)
     output.views(items, ["email", "name", "id"], as_json)
 
@@ -61,7 +61,7 @@ def patient_add(state: State, email: str, name: str, clinician_email: str, tz: s
 @pass_state
 def patient_list(state: State, clinician_email: str | None, as_json: bool) -> None:
     app = state.app()
-    with app.session() as session:
+    with app.session(readonly=True) as session:
         items = patients.list_all(app, session, clinician_email)
     output.views(items, ["email", "name", "tz", "clinician_email", "id"], as_json)
 
@@ -152,7 +152,7 @@ def consent_revoke(state: State, email: str, purpose: str, method: str) -> None:
 @pass_state
 def consent_list(state: State, email: str, as_json: bool) -> None:
     app = state.app()
-    with app.session() as session:
+    with app.session(readonly=True) as session:
         items = consent.list_for(app, session, email)
     output.views(items, ["purpose", "active", "granted_at", "grant_method", "revoked_at"], as_json)
 
@@ -200,6 +200,6 @@ def group_leave(state: State, name: str, email: str) -> None:
 @pass_state
 def group_list(state: State, as_json: bool) -> None:
     app = state.app()
-    with app.session() as session:
+    with app.session(readonly=True) as session:
         items = groups.list_all(app, session)
     output.views(items, ["name", "facilitator_email", "members", "id"], as_json)

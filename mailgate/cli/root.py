@@ -56,12 +56,13 @@ class MailgateGroup(click.Group):
     envvar=config.CONFIG_ENV,
     help="Configuration file (default: $MAILGATE_CONFIG, ./var/mailgate.toml, /etc/mailgate/mailgate.toml).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Log what the command does (to stderr).")
 @click.version_option(package_name="mailgate")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """mailgate: between-session communication for therapy practices, by email."""
-    # Commands log warnings only, to stderr (stdout stays clean for --json); `serve` reconfigures.
-    configure_logging("warning")
+    # Logs go to stderr so stdout stays clean for --json; `serve` reconfigures from the config.
+    configure_logging("debug" if verbose else "warning")
     state = State(config_path)
     ctx.obj = state
     ctx.call_on_close(state.close)

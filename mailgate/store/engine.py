@@ -19,6 +19,9 @@ from sqlmodel import Session
 
 from mailgate.errors import StoreError
 
+# Execution option for transactions that only read (SQLite then skips the write lock).
+READONLY = "mailgate_readonly"
+
 
 def redacted_url(url: str) -> str:
     """The URL as it may appear in messages: without its password."""
@@ -52,7 +55,9 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers begin deferred: in WAL mode they never wait for, nor block, the writer.
+        readonly = conn.get_execution_options().get(READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -80,7 +85,8 @@ def translated_errors(url: str) -> Iterator[None]:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """A session whose transaction commits at the end of the block and rolls back on error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    bind = engine.execution_options(**{READONLY: True}) if readonly else engine
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session

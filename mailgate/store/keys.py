@@ -8,7 +8,7 @@ interrupted simply resumes: the next run finds the rows still under an older key
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ def ensure_keys(engine: Engine, kek: Kek) -> list[KeyPurpose]:
 
 
 def load_ring(engine: Engine, kek: Kek) -> KeyRing:
-    with session_scope(engine) as session:
+    with session_scope(engine, readonly=True) as session:
         rows = session.exec(select(DataKey)).all()
     active = {KeyPurpose(row.purpose): row.key_id for row in rows if row.active}
     ring = KeyRing.from_wrapped(kek, [_wrapped(row) for row in rows], active)
@@ -69,7 +69,7 @@ def _key_loader(engine: Engine, kek: Kek) -> Callable[[str], bytes | None]:
     """Find a data key added after start-up (by a rotation on another process or node)."""
 
     def load(key_id: str) -> bytes | None:
-        with session_scope(engine) as session:
+        with session_scope(engine, readonly=True) as session:
             row = session.get(DataKey, key_id)
         if row is None or row.purpose != KeyPurpose.DATA:
             return None
@@ -94,7 +94,7 @@ def _stale_filter(model: type[SQLModel], key_id: str) -> Any:
 
 def count_stale(engine: Engine, key_id: str) -> int:
     total = 0
-    with session_scope(engine) as session:
+    with session_scope(engine, readonly=True) as session:
         for model in ENCRYPTED_TABLES:
             query = select(func.count()).select_from(model).where(_stale_filter(model, key_id))
             total += session.exec(query).one()
@@ -122,7 +122,7 @@ def start_rotation(engine: Engine, kek: Kek) -> RotationPlan:
     return RotationPlan(new.key_id, False, count_stale(engine, new.key_id))
 
 
-def reencrypt(engine: Engine, ring: KeyRing, batch: int) -> Iterator[int]:
+def reencrypt(engine: Engine, ring: KeyRing, batch: int) -> Generator[int, None, None]:
     """Re-encrypt every envelope not under the ring's active key; yield the rows done per batch."""
     for model in ENCRYPTED_TABLES:
         table, columns = table_name(model), encrypted_columns(model)

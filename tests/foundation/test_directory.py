@@ -13,7 +13,9 @@ from tests.conftest import Instance
 def _audit_actions(instance: Instance) -> list[str]:
     app = instance.app()
     with app.session() as session:
-        return [e.action for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()]
+        return [
+            e.action for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()
+        ]
 
 
 def test_patient_lifecycle_is_listed_shown_exported_and_audited(practice: Instance) -> None:
