@@ -1,10 +1,4 @@
-"""The tables. Columns ending in `_ct` hold AES-GCM envelopes (see `mailgate.crypto`); columns
-ending in `_bidx` hold blind indexes. Each table lists its encrypted columns in `__encrypted__`, which
-key rotation and the plaintext-leak tests walk.
-
-Ids are UUIDs made by the application (not the database) because an envelope's associated data binds
-it to its row id, which must be known before the row is inserted.
-"""
+"""Tables of the practice's directory (clinicians, patients, consent, groups), keys and audit."""
 
 from __future__ import annotations
 
@@ -18,9 +12,9 @@ from sqlmodel import Field, SQLModel
 from mailgate.store.types import UTCDateTime, utcnow
 
 
-def _fk(target: str, ondelete: str) -> uuid.UUID:
-    """A required UUID foreign key column with an index."""
-    column = Column(Uuid(), ForeignKey(target, ondelete=ondelete), nullable=False, index=True)
+def fk(target: str, ondelete: str, *, nullable: bool = False) -> uuid.UUID:
+    """A UUID foreign key column with an index."""
+    column = Column(Uuid(), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=True)
     return Field(sa_column=column)  # type: ignore[no-any-return]
 
 
@@ -58,7 +52,7 @@ class Patient(SQLModel, table=True):
     name_ct: bytes = Field(sa_type=LargeBinary)
     # An IANA zone name; kept in the clear because the scheduler queries by it.
     tz: str = Field(max_length=64)
-    clinician_id: uuid.UUID = _fk("clinician.id", "RESTRICT")
+    clinician_id: uuid.UUID = fk("clinician.id", "RESTRICT")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -79,7 +73,7 @@ class Consent(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    patient_id: uuid.UUID = _fk("patient.id", "CASCADE")
+    patient_id: uuid.UUID = fk("patient.id", "CASCADE")
     purpose: str = Field(max_length=32)
     granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     grant_method: str = Field(max_length=32)
@@ -94,7 +88,7 @@ class PatientGroup(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=100, unique=True)
-    facilitator_id: uuid.UUID = _fk("clinician.id", "RESTRICT")
+    facilitator_id: uuid.UUID = fk("clinician.id", "RESTRICT")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -114,8 +108,8 @@ class GroupMember(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    group_id: uuid.UUID = _fk("patient_group.id", "CASCADE")
-    patient_id: uuid.UUID = _fk("patient.id", "CASCADE")
+    group_id: uuid.UUID = fk("patient_group.id", "CASCADE")
+    patient_id: uuid.UUID = fk("patient.id", "CASCADE")
     joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     left_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
@@ -150,16 +144,3 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0)
     mac: str = Field(default="", sa_type=String(64))
-
-
-ENCRYPTED_TABLES: tuple[type[SQLModel], ...] = (Clinician, Patient)
-
-
-def encrypted_columns(model: type[SQLModel]) -> tuple[str, ...]:
-    """The `_ct` columns of a table (empty for tables without patient data)."""
-    columns: tuple[str, ...] = getattr(model, "__encrypted__", ())
-    return columns
-
-
-def table_name(model: type[SQLModel]) -> str:
-    return str(model.__tablename__)
