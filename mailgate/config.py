@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mailgate.errors import ConfigError
@@ -32,6 +40,8 @@ class InstanceSection(_Section):
 
     data_dir: Path = Path(".")
     name: str = Field(default="mailgate", min_length=1, max_length=64)
+    # This node's name in a cluster sharing one PostgreSQL (empty: the host name).
+    node: str = Field(default="", max_length=64)
 
 
 class DatabaseSection(_Section):
@@ -77,12 +87,41 @@ class PracticeSection(_Section):
 
 
 class SmtpSection(_Section):
-    """The inbound listener."""
+    """The inbound listener (SMTP, and LMTP for deployments behind Postfix or Exim)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=2525, ge=0, le=65535)
-    lmtp_port: int = Field(default=0, ge=0, le=65535)  # 0: the next free loopback port
+    # LMTP on a loopback port (0: off unless lmtp_socket is set) or a unix socket.
+    lmtp_port: int = Field(default=0, ge=0, le=65535)
+    lmtp_socket: Path | None = None
+    hostname: str = Field(default="", max_length=255)  # empty: the machine's FQDN
     max_message_size: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(default=10, ge=1, le=1000)
+    max_sessions: int = Field(default=200, ge=1, le=100_000)
+    timeout: float = Field(default=300.0, gt=0, le=3600)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Refuse MAIL before STARTTLS (needs tls_cert and tls_key).
+    require_tls: bool = False
+    # Expect a HAProxy PROXY protocol header (v1 or v2) first, e.g. behind a load balancer.
+    proxy_protocol: bool = False
+
+
+class IngestSection(_Section):
+    """The ingest worker that reads spooled messages."""
+
+    # Messages claimed per round trip to the database.
+    batch: int = Field(default=50, ge=1, le=10_000)
+    # Seconds between polls when idle (new mail wakes the worker at once on the same node).
+    poll_interval: float = Field(default=1.0, gt=0, le=300)
+    # A claim older than this (seconds) belongs to a node that died: the message is taken over.
+    lease_seconds: int = Field(default=300, ge=10, le=86_400)
+    # Attempts (temporary failures or crashes) before a message is quarantined.
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    # First retry delay in seconds after a temporary failure; doubles each time.
+    retry_base: float = Field(default=60.0, gt=0, le=86_400)
+    # Hard bounces to one address before it is suppressed.
+    hard_bounce_limit: int = Field(default=3, ge=1, le=100)
 
 
 class MetricsSection(_Section):
@@ -121,6 +160,7 @@ class Settings(BaseSettings):
     keys: KeysSection = KeysSection()
     practice: PracticeSection = PracticeSection()
     smtp: SmtpSection = SmtpSection()
+    ingest: IngestSection = IngestSection()
     metrics: MetricsSection = MetricsSection()
     log: LogSection = LogSection()
     relay: RelaySection = RelaySection()
@@ -139,6 +179,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file, which arrives as init arguments.
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> Settings:
+        if (self.smtp.tls_cert is None) != (self.smtp.tls_key is None):
+            raise ValueError("smtp.tls_cert and smtp.tls_key must be set together")
+        if self.smtp.require_tls and self.smtp.tls_cert is None:
+            raise ValueError("smtp.require_tls needs smtp.tls_cert and smtp.tls_key")
+        return self
 
     @property
     def data_dir(self) -> Path:
@@ -161,6 +209,14 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     kek_file = settings.keys.kek_file
     if not kek_file.is_absolute():
         kek_file = data_dir / kek_file
+    smtp_paths = {
+        key: (value if value is None or value.is_absolute() else data_dir / value)
+        for key, value in (
+            ("tls_cert", settings.smtp.tls_cert),
+            ("tls_key", settings.smtp.tls_key),
+            ("lmtp_socket", settings.smtp.lmtp_socket),
+        )
+    }
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{(data_dir / url.removeprefix('sqlite:///')).resolve()}"
@@ -169,6 +225,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "instance": settings.instance.model_copy(update={"data_dir": data_dir}),
             "keys": settings.keys.model_copy(update={"kek_file": kek_file}),
             "database": settings.database.model_copy(update={"url": url}),
+            "smtp": settings.smtp.model_copy(update=smtp_paths),
         }
     )
 
@@ -179,9 +236,11 @@ def _describe(error: ValidationError, where: str) -> str:
     key = ".".join(str(part) for part in first["loc"])
     if first["type"] == "extra_forbidden":
         return f"{where}: unknown key '{key}' (see config/mailgate.example.toml for the keys)"
+    allowed = first["msg"].removeprefix("Value error, ")
+    if not key:  # a rule across keys: its message names them
+        return f"{where}: {allowed}"
     value = first.get("input")
     shown = "" if isinstance(value, Mapping) else f" = {value!r}"
-    allowed = first["msg"].removeprefix("Value error, ")
     return f"{where}: {key}{shown}: {allowed}"
 
 

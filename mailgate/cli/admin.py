@@ -57,7 +57,8 @@ def serve(state: State) -> None:
 
 
 def _masked(settings: Settings) -> dict[str, Any]:
-    data: dict[str, Any] = settings.model_dump(mode="json")
+    """The effective settings as plain data: secrets masked, unset optional keys left out."""
+    data: dict[str, Any] = settings.model_dump(mode="json", exclude_none=True)
     data["database"]["url"] = redacted_url(settings.database_url)
     return data
 

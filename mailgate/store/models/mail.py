@@ -89,7 +89,8 @@ class Entry(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     patient_id: uuid.UUID = fk("patient.id", "CASCADE")
-    inbound_id: uuid.UUID = fk("inbound_message.id", "CASCADE")
+    # Kept when the raw message is purged (retention): the entry outlives its source mail.
+    inbound_id: uuid.UUID | None = fk("inbound_message.id", "SET NULL", nullable=True)
     thread_id: uuid.UUID | None = Field(default=None, nullable=True)
     form: str = Field(max_length=32)
     text_ct: bytes = Field(sa_type=LargeBinary)

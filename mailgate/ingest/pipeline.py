@@ -1,0 +1,66 @@
+"""The ingest pipeline: an ordered list of named steps, read top to bottom.
+
+Each step looks at the message context and either returns None (carry on) or an `Outcome` (stop: the
+message reaches that final state). A step that raises `RetryLater` leaves the message in the spool for
+another attempt (a DNS outage, say); any other exception parks the message in quarantine with the
+step's name, so one poison message never blocks the rest or loops forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlmodel import Session
+
+from mailgate.app import App
+from mailgate.ingest.context import MessageContext, Outcome
+
+
+class RetryLater(Exception):
+    """A temporary failure: try this message again later. The reason is fixed text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StepFailed(Exception):
+    """A step crashed; carries the step's name for the quarantine reason."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        super().__init__(f"step {step} failed: {type(error).__name__}")
+        self.step = step
+        self.error = error
+
+
+@dataclass(slots=True)
+class StepEnv:
+    """What steps may use besides the message: the app (keys, config) and the open transaction."""
+
+    app: App
+    session: Session
+
+
+class Step(Protocol):
+    """One named stage of the pipeline."""
+
+    name: str
+    description: str
+
+    def run(self, ctx: MessageContext, env: StepEnv) -> Outcome | None: ...
+
+
+def run(steps: Sequence[Step], ctx: MessageContext, env: StepEnv) -> Outcome:
+    """Run the steps in order until one decides; the last step must always decide."""
+    for step in steps:
+        try:
+            outcome = step.run(ctx, env)
+        except RetryLater:
+            raise
+        except Exception as exc:
+            raise StepFailed(step.name, exc) from exc
+        if outcome is not None:
+            return outcome
+    raise StepFailed(steps[-1].name if steps else "pipeline", RuntimeError("no step decided"))

@@ -1,0 +1,26 @@
+"""The pipeline's steps, one per module, and their order (`PIPELINE`), read top to bottom."""
+
+from __future__ import annotations
+
+from mailgate.ingest.pipeline import Step
+from mailgate.ingest.steps.authenticate import Authenticate
+from mailgate.ingest.steps.bounce import HandleBounce
+from mailgate.ingest.steps.classify import Classify
+from mailgate.ingest.steps.decode import Decode
+from mailgate.ingest.steps.extract import Extract
+from mailgate.ingest.steps.operator import OperatorMail
+from mailgate.ingest.steps.resolve import Resolve
+from mailgate.ingest.steps.store import StoreEntry
+
+# Bounces are recognised before authentication: they come from MAILER-DAEMON, not the patient, and
+# the secret bounce+ token (seen only by the receiving MTA) is what authenticates them.
+PIPELINE: list[Step] = [
+    Decode(),
+    OperatorMail(),
+    Resolve(),
+    HandleBounce(),
+    Authenticate(),
+    Extract(),
+    Classify(),
+    StoreEntry(),
+]

@@ -1,0 +1,196 @@
+"""The ingest worker: claims spooled messages and runs each through the pipeline.
+
+Claims are short transactions that mark rows `processing` with this node's name and time; on
+PostgreSQL they use `FOR UPDATE SKIP LOCKED`, so several nodes share one spool without waiting on
+each other. A claim older than the lease belongs to a node that died, and is taken over. Each message
+is then processed in its own transaction, its steps inside a savepoint: a step that crashes rolls
+back its own writes and the message is quarantined with the step's name (the traceback is kept,
+encrypted); a temporary failure puts it back in the spool with exponential backoff; too many attempts
+(crashes included) quarantine it. Nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, select
+
+from mailgate import audit, metrics
+from mailgate.app import App
+from mailgate.ingest import pipeline
+from mailgate.ingest.context import MessageContext, Outcome, Route, State
+from mailgate.ingest.steps import PIPELINE
+from mailgate.log import get_logger
+from mailgate.store.models import InboundMessage
+from mailgate.store.types import utcnow
+
+log = get_logger("mailgate.ingest")
+
+
+def node_name(app: App) -> str:
+    return app.settings.instance.node or socket.gethostname()[:64]
+
+
+def claim(app: App, node: str, batch: int, ids: list[uuid.UUID] | None = None) -> list[uuid.UUID]:
+    """Mark up to `batch` due messages as this node's; return their ids."""
+    now = utcnow()
+    stale = now - timedelta(seconds=app.settings.ingest.lease_seconds)
+    due = or_(
+        and_(
+            col(InboundMessage.state) == State.SPOOLED, col(InboundMessage.next_attempt_at) <= now
+        ),
+        and_(col(InboundMessage.state) == State.PROCESSING, col(InboundMessage.claimed_at) < stale),
+    )
+    with app.session() as session:
+        query = select(InboundMessage.id).where(due)
+        if ids is not None:
+            query = query.where(col(InboundMessage.id).in_(ids))
+        query = query.order_by(col(InboundMessage.received_at)).limit(batch)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = list(session.exec(query).all())
+        if claimed:
+            session.execute(
+                update(InboundMessage)
+                .where(col(InboundMessage.id).in_(claimed))
+                .values(
+                    state=State.PROCESSING,
+                    claimed_by=node,
+                    claimed_at=now,
+                    attempts=col(InboundMessage.attempts) + 1,
+                )
+            )
+    return claimed
+
+
+def _open(app: App, row: InboundMessage, column: str) -> bytes:
+    return app.ring.open(
+        getattr(row, column), table="inbound_message", column=column, row_id=row.id
+    )
+
+
+def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -> None:
+    row.state, row.reason = outcome.state, outcome.reason[:200]
+    row.finished_at, row.claimed_by = utcnow(), None
+    session.add(row)
+    audit.record(
+        session,
+        app.ring,
+        actor="system:ingest",
+        action=f"inbound.{outcome.state}",
+        object_type="inbound_message",
+        object_id=row.id,
+        outcome=outcome.state,
+    )
+    metrics.INBOUND_OUTCOMES.labels(state=outcome.state.value).inc()
+    log.info("message processed", id=str(row.id), state=outcome.state.value, reason=outcome.reason)
+
+
+def process(app: App, node: str, message_id: uuid.UUID) -> State | None:
+    """Run one claimed message through the pipeline to a final state (or back to the spool)."""
+    settings = app.settings.ingest
+    with app.session() as session:
+        query = select(InboundMessage).where(InboundMessage.id == message_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = session.exec(query).first()
+        if row is None or row.state != State.PROCESSING or row.claimed_by != node:
+            return None  # taken over by another node, or purged
+        if row.attempts > settings.max_attempts:
+            _finish(
+                app,
+                session,
+                row,
+                Outcome(State.QUARANTINED, f"gave up after {row.attempts - 1} attempts"),
+            )
+            return State.QUARANTINED
+        ctx = MessageContext(
+            row=row,
+            raw=_open(app, row, "raw_ct"),
+            mail_from=_open(app, row, "mail_from_ct").decode("utf-8", "replace"),
+            rcpt=_open(app, row, "rcpt_ct").decode("utf-8", "replace"),
+            route=Route(row.route),
+        )
+        env = pipeline.StepEnv(app, session)
+        try:
+            with session.begin_nested():
+                outcome = pipeline.run(PIPELINE, ctx, env)
+        except pipeline.RetryLater as exc:
+            delay = settings.retry_base * 2 ** (row.attempts - 1)
+            row.state, row.reason, row.claimed_by = State.SPOOLED, exc.reason[:200], None
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            session.add(row)
+            metrics.INGEST_RETRIES.inc()
+            log.warning("temporary failure", id=str(row.id), reason=exc.reason, retry_in=delay)
+            return State.SPOOLED
+        except pipeline.StepFailed as exc:
+            detail = "".join(traceback.format_exception(exc.error))
+            row.error_ct = app.ring.seal(
+                detail, table="inbound_message", column="error_ct", row_id=row.id
+            )
+            outcome = Outcome(State.QUARANTINED, str(exc))
+            log.error("step failed", id=str(row.id), step=exc.step, error=type(exc.error).__name__)
+        _finish(app, session, row, outcome)
+        return outcome.state
+
+
+def process_due(app: App, node: str, batch: int, ids: list[uuid.UUID] | None = None) -> int:
+    """Claim and process one batch; return how many messages were claimed."""
+    claimed = claim(app, node, batch, ids)
+    for message_id in claimed:
+        process(app, node, message_id)
+    return len(claimed)
+
+
+class IngestWorker:
+    """The daemon service: processes the spool, woken by new mail or by its poll interval."""
+
+    name = "ingest"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.node = node_name(app)
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="ingest-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True)
+
+    def describe(self) -> str:
+        return f"ingest worker as node {self.node}"
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.app.settings.ingest
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                done = await loop.run_in_executor(
+                    self._executor, process_due, self.app, self.node, settings.batch
+                )
+            except Exception as exc:  # the database is down: keep the daemon up, try again later
+                log.error("ingest round failed", error=type(exc).__name__)
+                done = 0
+            if done == 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), settings.poll_interval)

@@ -1,0 +1,119 @@
+"""The durable inbound spool with group commit: `250` only after the encrypted message is committed.
+
+Sessions hand their encrypted rows to `Spool.store()` and wait. One writer, on its own thread, inserts
+everything that queued up while the previous commit ran and commits it in a single transaction:
+one fsync covers many messages, and no timer ever delays a lone message (a fixed wait window would cap
+a single session's rate). Durability is the database's: SQLite in WAL mode with synchronous=FULL, or
+PostgreSQL with synchronous_commit on.
+
+Duplicates (the same Message-ID to the same token, e.g. a client retrying after a lost 250) hit the
+unique `dedup_key` and are skipped, and the caller still answers 250: the message is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailgate.log import get_logger
+from mailgate.store.models import InboundMessage
+
+log = get_logger("mailgate.smtp")
+_TABLE = InboundMessage.__table__  # type: ignore[attr-defined]
+
+
+class SpoolUnavailable(Exception):
+    """The commit failed (disk full, database down): the client must retry (451)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: dict[str, Any]
+    done: asyncio.Future[bool]
+
+
+class Spool:
+    """Group-committing writer of `inbound_message` rows."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 500) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-commit")
+        self._task: asyncio.Task[None] | None = None
+        self._insert = self._statement()
+        # Observers of committed rows (the ingest worker wakes up on them).
+        self.on_commit: list[Any] = []
+        self.batches = 0
+        self.rows = 0
+
+    def _statement(self) -> Any:
+        dialect = self.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        return (
+            insert(_TABLE)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(_TABLE.c.id)
+        )
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="spool-writer")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task is not None:
+            while self._queue:
+                self._wakeup.set()
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True)
+
+    async def store(self, row: dict[str, Any]) -> bool:
+        """Queue one row and wait for its commit. True: stored; False: a duplicate, already stored."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(row, done))
+        self._wakeup.set()
+        return await done
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                try:
+                    stored = await loop.run_in_executor(
+                        self._executor, self._commit, [p.row for p in batch]
+                    )
+                except SQLAlchemyError as exc:
+                    reason = type(getattr(exc, "orig", None) or exc).__name__
+                    log.error("spool commit failed", rows=len(batch), error=reason)
+                    for pending in batch:
+                        if not pending.done.done():
+                            pending.done.set_exception(SpoolUnavailable(reason))
+                    continue
+                self.batches += 1
+                self.rows += len(batch)
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_result(pending.row["id"] in stored)
+                for observer in self.on_commit:
+                    observer()
+
+    def _commit(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        with self.engine.begin() as conn:
+            return set(conn.execute(self._insert, rows).scalars().all())
