@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,11 +27,74 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailgate.crypto import KeyRing
 from mailgate.log import get_logger
 from mailgate.store.models import InboundMessage
+from mailgate.store.types import utcnow
 
 log = get_logger("mailgate.smtp")
 _TABLE = InboundMessage.__table__  # type: ignore[attr-defined]
+
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,900}>)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id(content: bytes) -> bytes | None:
+    """The Message-ID header of raw mail, found without parsing the whole message."""
+    head = content.split(b"\r\n\r\n", 1)[0]
+    match = _MESSAGE_ID.search(head)
+    return match.group(1) if match else None
+
+
+def spool_row(
+    ring: KeyRing,
+    *,
+    content: bytes,
+    mail_from: str,
+    rcpt: str,
+    route: str,
+    subject_id: uuid.UUID | None,
+    peer: str = "",
+    protocol: str = "smtp",
+    tls: bool = False,
+    node: str = "",
+) -> dict[str, Any]:
+    """One complete `inbound_message` row, its raw bytes and envelope encrypted."""
+    row_id = uuid.uuid4()
+    now = utcnow()
+    # The same message to the same recipient is stored once; without a Message-ID the content decides.
+    identity = message_id(content) or hashlib.sha256(content).hexdigest().encode()
+    dedup = hmac.new(
+        ring.index_key, b"dedup|" + identity + b"|" + rcpt.lower().encode(), hashlib.sha256
+    ).hexdigest()
+
+    def seal(value: bytes, column: str) -> bytes:
+        return ring.seal(value, table="inbound_message", column=column, row_id=row_id)
+
+    return {
+        "id": row_id,
+        "received_at": now,
+        "state": "spooled",
+        "reason": "",
+        "raw_ct": seal(content, "raw_ct"),
+        "mail_from_ct": seal(mail_from.encode(), "mail_from_ct"),
+        "rcpt_ct": seal(rcpt.encode(), "rcpt_ct"),
+        "route": route,
+        "subject_id": subject_id,
+        "patient_id": None,
+        "dedup_key": dedup,
+        "size": len(content),
+        "peer": peer[:64],
+        "protocol": protocol,
+        "tls": tls,
+        "node": node[:64],
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claimed_by": None,
+        "claimed_at": None,
+        "finished_at": None,
+        "error_ct": None,
+    }
 
 
 class SpoolUnavailable(Exception):

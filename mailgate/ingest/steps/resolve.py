@@ -14,7 +14,7 @@ from mailgate.ingest.context import MessageContext, Outcome, Route, State
 from mailgate.ingest.pipeline import StepEnv
 from mailgate.store.models import JournalAddress, Patient, ReplyThread
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
+_MSGID = re.compile(r"<[^<>\s]+>")
 
 
 def _referenced_ids(ctx: MessageContext) -> list[str]:

@@ -1,0 +1,268 @@
+"""The ingest pipeline end to end from the spool: every message reaches exactly one final state."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from sqlmodel import col, select
+
+from mailgate.directory import consent, patients
+from mailgate.ingest.context import Route
+from mailgate.store.models import AuditEvent, Consent, Entry, InboundMessage, Suppression
+from tests.ingest.conftest import PATIENT, Gateway, reply
+
+
+def _entries(gateway: Gateway) -> list[tuple[str, str]]:
+    app = gateway.app
+    with app.session(readonly=True) as session:
+        rows = session.exec(select(Entry).order_by(col(Entry.created_at))).all()
+        return [
+            (
+                row.form,
+                app.ring.open_text(row.text_ct, table="entry", column="text_ct", row_id=row.id),
+            )
+            for row in rows
+        ]
+
+
+def test_a_patients_reply_is_accepted_as_an_entry(gateway: Gateway) -> None:
+    body = (
+        "Mood (1-10): 7\nMilestone: I went for a walk every day.\n\n"
+        "On Mon, Care Team wrote:\n> Mood (1-10):\n"
+    )
+    row = gateway.deliver(reply(body))
+    assert (row.state, row.reason) == ("accepted", "entry stored (milestone)")
+    assert row.patient_id is not None
+    assert _entries(gateway) == [
+        ("milestone", "Mood (1-10): 7\nMilestone: I went for a walk every day.")
+    ]
+    with gateway.app.session(readonly=True) as session:
+        actions = session.exec(select(AuditEvent.action)).all()
+    assert "entry.add" in actions
+    assert "inbound.accepted" in actions
+
+
+def test_from_must_be_the_patient(gateway: Gateway) -> None:
+    row = gateway.deliver(reply(sender="Someone <forwarder@example.com>"))
+    assert (row.state, row.reason) == ("quarantined", "From does not match the patient's address")
+    assert _entries(gateway) == []
+    no_from = gateway.deliver(reply(sender="undisclosed-recipients:;"))
+    assert (no_from.state, no_from.reason) == ("quarantined", "no single valid From address")
+
+
+def test_from_matching_is_case_insensitive(gateway: Gateway) -> None:
+    assert gateway.deliver(reply(sender="SAM <Sam.Patient@EXAMPLE.org>")).state == "accepted"
+
+
+def test_auto_replies_are_recognised_and_not_stored(gateway: Gateway) -> None:
+    cases = [
+        {"Auto-Submitted": "auto-replied"},
+        {"X-Autoreply": "yes"},
+        {"Precedence": "bulk"},
+    ]
+    for headers in cases:
+        row = gateway.deliver(reply("I am away until Monday.", headers=headers))
+        assert row.state == "auto_reply", headers
+    for subject in (
+        "Abwesenheitsnotiz: Ihr Formular",
+        "Réponse automatique : formulaire",
+        "Automatic reply: form",
+        "RE: Out of Office",
+    ):
+        row = gateway.deliver(reply("Away.", subject=subject))
+        assert (row.state, row.reason) == ("auto_reply", "out-of-office subject"), subject
+    assert gateway.deliver(reply(headers={"Auto-Submitted": "no"})).state == "accepted"
+    assert _entries(gateway) != []
+    assert all("Away" not in text for _, text in _entries(gateway))
+
+
+def test_stop_revokes_consent_for_the_stream(gateway: Gateway) -> None:
+    row = gateway.deliver(reply("STOP\n\nOn Mon, Care Team wrote:\n> Mood (1-10):\n"))
+    assert (row.state, row.reason) == ("opt_out", "opted out of milestones")
+    with gateway.app.session(readonly=True) as session:
+        patient = patients.get(gateway.app, session, PATIENT)
+        assert not consent.is_active(session, patient, "milestones")
+        revoked = session.exec(select(Consent).where(Consent.patient_id == patient.id)).one()
+        assert revoked.revoke_method == "opt_out"
+    assert _entries(gateway) == []
+    # A second STOP is still an opt-out (recorded), not an error.
+    assert gateway.deliver(reply("unsubscribe me please")).state == "opt_out"
+
+
+def test_a_quoted_unsubscribe_footer_does_not_opt_out(gateway: Gateway) -> None:
+    body = (
+        "Milestone: slept 8 hours\n\n"
+        "On Mon, Care Team wrote:\n> To stop these emails reply STOP or unsubscribe me\n"
+    )
+    assert gateway.deliver(reply(body)).state == "accepted"
+
+
+def _dsn(status: str, action: str = "failed") -> bytes:
+    """A delivery status notification shaped like Postfix's (RFC 3464)."""
+    text = f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
+To: bounce+token@reply.example.org
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn-{status}-{action}-{uuid.uuid4().hex}@mx.example.org>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY"
+
+--BOUNDARY
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.example.org.
+I'm sorry to have to inform you that your message could not be delivered.
+
+--BOUNDARY
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+Arrival-Date: Mon, 23 Nov 2026 07:00:00 +0000
+
+Final-Recipient: rfc822; {PATIENT}
+Original-Recipient: rfc822;{PATIENT}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+
+--BOUNDARY
+Content-Type: text/rfc822-headers
+
+From: care@example.org
+Subject: Your weekly milestone form
+
+--BOUNDARY--
+"""
+    return text.replace("\n", "\r\n").encode()
+
+
+def test_hard_bounces_are_counted_and_suppress_the_address(gateway: Gateway) -> None:
+    soft = gateway.deliver(
+        _dsn("4.2.2", "delayed"),
+        route=Route.BOUNCE,
+        rcpt="bounce+a@reply.example.org",
+        mail_from="",
+    )
+    assert (soft.state, soft.reason) == ("bounce", "temporary or unknown delivery status (4.2.2)")
+    reasons = [
+        gateway.deliver(
+            _dsn("5.1.1"), route=Route.BOUNCE, rcpt=f"bounce+{i}@reply.example.org", mail_from=""
+        ).reason
+        for i in range(3)
+    ]
+    assert reasons == [
+        "hard bounce 5.1.1; counted",
+        "hard bounce 5.1.1; counted",
+        "hard bounce 5.1.1; address suppressed",
+    ]
+    with gateway.app.session(readonly=True) as session:
+        from mailgate import suppression
+
+        assert suppression.is_suppressed(gateway.app, session, PATIENT)
+        assert session.exec(select(Suppression)).one().hard_bounces == 3
+    # A DSN arriving at a reply address is recorded, but not counted: only VERP proves the address.
+    stray = gateway.deliver(_dsn("5.1.1"), mail_from="")
+    assert stray.reason == "hard bounce 5.1.1 not via the VERP address; not counted"
+
+
+def test_duplicates_are_stored_once(gateway: Gateway) -> None:
+    raw = reply()
+    _, stored = gateway.spool(raw)
+    assert stored
+    _, stored_again = gateway.spool(raw)
+    assert not stored_again
+    with gateway.app.session(readonly=True) as session:
+        assert len(session.exec(select(InboundMessage)).all()) == 1
+    # The same message to another recipient is a different delivery.
+    _, other = gateway.spool(
+        raw, rcpt="journal+x@reply.example.org", route=Route.JOURNAL, subject=gateway.journal.id
+    )
+    assert other
+
+
+def test_stripped_token_falls_back_to_in_reply_to_with_matching_from(gateway: Gateway) -> None:
+    ok = gateway.deliver(
+        reply(in_reply_to=gateway.thread.message_id),
+        route=Route.FALLBACK,
+        subject=None,
+        rcpt="reply@reply.example.org",
+    )
+    assert ok.state == "accepted"
+    forged = gateway.deliver(
+        reply(in_reply_to=gateway.thread.message_id, sender="x@evil.example"),
+        route=Route.FALLBACK,
+        subject=None,
+        rcpt="reply@reply.example.org",
+    )
+    assert (forged.state, forged.reason) == (
+        "quarantined",
+        "From does not match the patient's address",
+    )
+    unknown = gateway.deliver(
+        reply(in_reply_to="<nope@elsewhere>"),
+        route=Route.FALLBACK,
+        subject=None,
+        rcpt="reply@reply.example.org",
+    )
+    assert (unknown.state, unknown.reason) == (
+        "quarantined",
+        "no thread or journal address matches the recipient",
+    )
+
+
+def test_journal_entries_and_revoked_journal_addresses(gateway: Gateway) -> None:
+    row = gateway.deliver(
+        reply("Today I noticed I was calmer at work."),
+        route=Route.JOURNAL,
+        subject=gateway.journal.id,
+        rcpt="journal+x@reply.example.org",
+    )
+    assert (row.state, row.reason) == ("accepted", "entry stored (journal)")
+    assert _entries(gateway)[-1] == ("journal", "Today I noticed I was calmer at work.")
+    stop = gateway.deliver(
+        reply("STOP"),
+        route=Route.JOURNAL,
+        subject=gateway.journal.id,
+        rcpt="journal+x@reply.example.org",
+    )
+    assert (stop.state, stop.reason) == ("opt_out", "opted out of journal")
+    after = gateway.deliver(
+        reply("More."),
+        route=Route.JOURNAL,
+        subject=gateway.journal.id,
+        rcpt="journal+x@reply.example.org",
+    )
+    assert (after.state, after.reason) == ("quarantined", "journal address revoked")
+
+
+def test_operator_mail_is_kept_for_the_operator(gateway: Gateway) -> None:
+    row = gateway.deliver(
+        reply("Your server is sending spam", sender="someone@example.com"),
+        route=Route.OPERATOR,
+        subject=None,
+        rcpt="postmaster@reply.example.org",
+    )
+    assert (row.state, row.reason) == ("operator", "addressed to the operator")
+
+
+def test_garbage_bytes_are_quarantined_not_lost(gateway: Gateway) -> None:
+    row = gateway.deliver(b"\x00\xff\xfe garbage without any header structure \x80\x81")
+    assert row.state == "quarantined"
+    headers_only = gateway.deliver(b"From: sam.patient@example.org\r\nSubject: x\r\n")
+    assert headers_only.state in {"accepted", "quarantined"}
+
+
+def test_deleting_the_patient_erases_their_mail(gateway: Gateway) -> None:
+    gateway.deliver(reply())
+    gateway.instance.ok("patient", "delete", PATIENT, "--yes")
+    with gateway.app.session(readonly=True) as session:
+        assert session.exec(select(InboundMessage)).all() == []
+        assert session.exec(select(Entry)).all() == []
+
+
+def test_export_lists_nothing_patient_identifying_in_reasons(gateway: Gateway) -> None:
+    gateway.deliver(reply(sender="Sam <other.person@example.com>"))
+    with gateway.app.session(readonly=True) as session:
+        reasons = json.dumps([row.reason for row in session.exec(select(InboundMessage)).all()])
+    assert "example.com" not in reasons
+    assert "Sam" not in reasons
