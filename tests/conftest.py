@@ -18,8 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mailgate.app import App, open_app
-from mailgate.cli import admin, directory  # noqa: F401  (registers the commands)
-from mailgate.cli.root import cli
+from mailgate.cli import cli
 from mailgate.config import Settings
 from mailgate.config import load as load_config
 from mailgate.instance import init

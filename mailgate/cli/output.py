@@ -10,6 +10,8 @@ import click
 
 from mailgate.directory.views import to_json
 
+__all__ = ["emit_json", "record", "record_dict", "table", "to_json", "views"]
+
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -39,6 +41,11 @@ def record(item: object, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
+    record_dict(data)
+
+
+def record_dict(data: dict[str, Any]) -> None:
+    """Aligned `key  value` lines."""
     width = max(len(key) for key in data)
     for key, value in data.items():
         click.echo(f"{key.ljust(width)}  {'' if value is None else value}")

@@ -74,7 +74,4 @@ pass_state = click.make_pass_decorator(State)
 def main() -> None:
     # Everything mailgate creates (database, WAL, keys, Maildir) holds patient data: owner-only.
     os.umask(0o077)
-    # Importing the command modules registers their commands on `cli`.
-    from mailgate.cli import admin, directory  # noqa: F401
-
     cli(prog_name="mailgate")

@@ -98,7 +98,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_check_config_masks_secrets(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from mailgate.cli.root import cli
+    from mailgate.cli import cli
 
     path = _write(
         tmp_path,
