@@ -10,7 +10,7 @@ DATA   ?= var
 MAILGATE_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export MAILGATE_TEST_PG_URL
 
-.PHONY: run test lint typecheck pytest soak bench clean
+.PHONY: run test lint typecheck pytest soak bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Debian packages the tests drive as real clients (swaks); installed when missing and we are root.
+system-deps:
+	@command -v swaks >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends swaks; \
+	  else echo "please install swaks (sudo apt-get install swaks)"; exit 1; fi; }
+
+pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q
 
 ## soak: long-running fuzz and soak runs (not part of `make test`)

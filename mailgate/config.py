@@ -84,6 +84,13 @@ class PracticeSection(_Section):
     from_address: str = Field(default="care@example.org", pattern=r"^[^@\s]+@[^@\s]+$")
     operator_address: str = Field(default="postmaster@example.org", pattern=r"^[^@\s]+@[^@\s]+$")
     crisis_line: str = "If you are in crisis, call your local emergency number."
+    # RFC 8058 one-click unsubscribe URL; `{token}` is replaced by the message's reply token.
+    unsubscribe_url: str = Field(default="", pattern=r"^(https://\S*\{token\}\S*)?$")
+    # Group mail: one copy per member with its own reply token (fanout), or one copy to all
+    # members as BCC (replies then cannot be matched to a patient).
+    group_delivery: Literal["fanout", "bcc"] = "fanout"
+    # A directory searched before the built-in templates (to reword messages); empty: built-ins.
+    templates_dir: Path | None = None
 
 
 class SmtpSection(_Section):
@@ -110,6 +117,8 @@ class SmtpSection(_Section):
 class IngestSection(_Section):
     """The ingest worker that reads spooled messages."""
 
+    # false: this node only receives and spools; other nodes sharing the database process.
+    enabled: bool = True
     # Messages claimed per round trip to the database.
     batch: int = Field(default=50, ge=1, le=10_000)
     # Seconds between polls when idle (new mail wakes the worker at once on the same node).
@@ -146,6 +155,39 @@ class RelaySection(_Section):
     port: int = Field(default=587, ge=1, le=65535)
     username: str = ""
     password: SecretStr = SecretStr("")
+    # starttls (587) | tls (implicit TLS, 465) | none (plain: only for a loopback relay).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    # Check the relay's certificate and name (false still encrypts; recorded per delivery).
+    verify_cert: bool = True
+    # Extra CA certificates (PEM) for the relay's certificate, e.g. a private CA.
+    ca_file: Path | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    # Messages claimed per round; they share one relay connection.
+    batch: int = Field(default=50, ge=1, le=10_000)
+    poll_interval: float = Field(default=1.0, gt=0, le=300)
+    # A claim older than this (seconds) belongs to a node that died: the message is re-sent.
+    lease_seconds: int = Field(default=300, ge=10, le=86_400)
+    # First retry delay (seconds) after a temporary failure; doubles up to retry_max.
+    retry_base: float = Field(default=60.0, gt=0, le=86_400)
+    retry_max: float = Field(default=3600.0, gt=0, le=86_400)
+    # A message still undelivered this long (seconds) after it was queued fails for good.
+    give_up_after: int = Field(default=5 * 86_400, ge=60, le=30 * 86_400)
+
+    @model_validator(mode="after")
+    def _plain_only_on_loopback(self) -> RelaySection:
+        if self.security == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("relay.security = none is allowed only for a loopback relay host")
+        return self
+
+
+class DkimSection(_Section):
+    """DKIM signing of outbound mail (`mailgate dkim keygen` makes a key and its DNS record)."""
+
+    # PEM private key, relative to data_dir; empty: do not sign (e.g. the relay signs).
+    key_file: Path | None = None
+    selector: str = Field(default="mailgate", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    # Empty: the domain of practice.from_address.
+    domain: str = Field(default="", pattern=r"^([A-Za-z0-9.-]+\.[A-Za-z]{2,})?$")
 
 
 class Settings(BaseSettings):
@@ -164,6 +206,7 @@ class Settings(BaseSettings):
     metrics: MetricsSection = MetricsSection()
     log: LogSection = LogSection()
     relay: RelaySection = RelaySection()
+    dkim: DkimSection = DkimSection()
 
     # Where the file was read from; not a key of the file.
     source: Path | None = Field(default=None, exclude=True)

@@ -57,14 +57,19 @@ class MetricsService:
         return f"metrics on http://{self.host}:{self.port}/metrics"
 
 
+def _metrics(app: App) -> Service | None:
+    settings = app.settings.metrics
+    return MetricsService(settings.host, settings.port) if settings.enabled else None
+
+
+def _gateway(app: App) -> Service:
+    from mailgate.smtp.listener import GatewayService
+
+    return GatewayService(app)
+
+
 # Extension point: factories of the services `serve` runs, in start order.
-SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [
-    lambda app: (
-        MetricsService(app.settings.metrics.host, app.settings.metrics.port)
-        if app.settings.metrics.enabled
-        else None
-    ),
-]
+SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [_metrics, _gateway]
 
 
 async def run(app: App, ready: Callable[[list[str]], None] | None = None) -> None:

@@ -67,6 +67,10 @@ def configure(level: str = "info", fmt: str = "console", stream: Any = None) -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries' own chatter (alembic's migration context, aiosmtpd's per-command debug lines, which
+    # would include addresses) stays out of our logs below warning.
+    for noisy in ("alembic", "mail.log", "aiosmtpd"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     json_renderer = structlog.processors.JSONRenderer()
     _structlog(json_renderer if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False))
 

@@ -23,6 +23,8 @@ from mailgate.config import Settings
 from mailgate.config import load as load_config
 from mailgate.instance import init
 
+pytest_plugins = ["tests.mail"]
+
 BACKENDS = ("sqlite", "postgresql")
 PG_URL = os.environ.get("MAILGATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from mailgate.directory import consent, patients
 from mailgate.ingest.context import Route
 from mailgate.store.models import AuditEvent, Consent, Entry, InboundMessage, Suppression
-from tests.ingest.conftest import PATIENT, Gateway, reply
+from tests.mail import PATIENT, Gateway, reply
 
 
 def _entries(gateway: Gateway) -> list[tuple[str, str]]:

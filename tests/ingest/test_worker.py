@@ -15,7 +15,7 @@ from mailgate.ingest.pipeline import RetryLater, StepEnv
 from mailgate.ingest.steps import PIPELINE
 from mailgate.store.models import Entry, InboundMessage
 from mailgate.store.types import utcnow
-from tests.ingest.conftest import Gateway, reply
+from tests.mail import Gateway, reply
 
 
 class ExplodesOnMarker:

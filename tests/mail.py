@@ -1,4 +1,5 @@
-"""Fixtures for ingest tests: a practice with a reply thread, and a way to spool real mail."""
+"""Mail fixtures shared by the ingest and listener tests: a practice with a reply thread and a
+journal address, real replies, and a way to spool them through the real spool writer."""
 
 from __future__ import annotations
 

@@ -1,0 +1,32 @@
+"""Our own addresses: the reply, bounce (VERP) and journal addresses of threads and patients,
+signed with the key ring's token keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mailgate.app import App
+from mailgate.store.models import JournalAddress, ReplyThread
+from mailgate.tokens import TokenKind, TokenSigner
+
+__all__ = ["TokenKind", "bounce_address", "journal_address", "reply_address", "signer"]
+
+
+def signer(app: App) -> TokenSigner:
+    return TokenSigner(app.ring.token_keys, app.ring.active_token)
+
+
+def _domain(app: App) -> str:
+    return app.settings.practice.reply_domain
+
+
+def reply_address(app: App, thread: ReplyThread, *, now: datetime | None = None) -> str:
+    return signer(app).make_address(TokenKind.REPLY, thread.id, _domain(app), now=now)
+
+
+def bounce_address(app: App, thread: ReplyThread, *, now: datetime | None = None) -> str:
+    return signer(app).make_address(TokenKind.BOUNCE, thread.id, _domain(app), now=now)
+
+
+def journal_address(app: App, journal: JournalAddress) -> str:
+    return signer(app).make_address(TokenKind.JOURNAL, journal.id, _domain(app))

@@ -1,0 +1,1 @@
+"""The inbound gateway: SMTP and LMTP listeners, the durable spool, and the reply-code table."""

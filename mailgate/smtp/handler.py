@@ -1,0 +1,163 @@
+"""The aiosmtpd handler: envelope checks at RCPT, durable spooling at DATA.
+
+The SMTP turn does only what must happen before the reply: check each recipient, refuse smuggling
+and oversize mail, encrypt the raw bytes, commit them, and answer. Everything else (parsing,
+authentication, classification) happens later in the ingest worker, which can crash and restart
+without losing anything. Every reply comes from `statuscodes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailgate import metrics
+from mailgate.app import App
+from mailgate.log import get_logger
+from mailgate.smtp.recipients import RecipientResolver, Refused
+from mailgate.smtp.spool import Spool, SpoolUnavailable, spool_row
+from mailgate.smtp.statuscodes import Reply, StatusCode
+
+log = get_logger("mailgate.smtp")
+
+# A line feed not preceded by a carriage return, or a CR not followed by LF: the raw material of SMTP
+# smuggling (RFC 5321 allows neither in the DATA stream; Postfix refuses them too).
+_BARE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+
+
+class GatewayEnvelope(Envelope):
+    """aiosmtpd's envelope plus what RCPT decided about each recipient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: list[Any] = []
+
+
+class GatewayHandler:
+    """aiosmtpd hooks for SMTP and LMTP (LMTP answers DATA once per recipient)."""
+
+    def __init__(
+        self, app: App, spool: Spool, resolver: RecipientResolver, *, lmtp: bool = False
+    ) -> None:
+        self.app = app
+        self.spool = spool
+        self.resolver = resolver
+        self.lmtp = lmtp
+        self.node = app.settings.instance.node
+        self.max_recipients = app.settings.smtp.max_recipients
+        self.max_size = app.settings.smtp.max_message_size
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # aiosmtpd reads commands in order from one buffered stream, so pipelined commands are
+        # answered correctly (RFC 2920); it just does not say so.
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return self._reply("MAIL", Reply.SENDER_OK)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        assert isinstance(envelope, GatewayEnvelope)
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return self._reply("RCPT", Reply.TOO_MANY_RECIPIENTS)
+        loop = asyncio.get_running_loop()
+        try:
+            recipient = await loop.run_in_executor(None, self.resolver.resolve, address)
+        except Refused as exc:
+            log.info("recipient refused", reason=exc.reason, peer=_peer(session))
+            return self._reply(
+                "RCPT", Reply.UNKNOWN_DOMAIN if exc.unknown_domain else Reply.BAD_TOKEN
+            )
+        except Exception as exc:  # the database is down: the client should try again later
+            log.error("recipient check failed", error=type(exc).__name__)
+            return self._reply("RCPT", Reply.STORAGE_UNAVAILABLE)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.recipients.append(recipient)
+        return self._reply("RCPT", Reply.RCPT_OK)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope, GatewayEnvelope)
+        content = envelope.original_content or b""
+        if _BARE.search(content):
+            return self._per_recipient(envelope, Reply.SMUGGLING)
+        if len(content) > self.max_size:
+            return self._per_recipient(envelope, Reply.MESSAGE_TOO_BIG)
+        rows = [
+            self._row(session, envelope, recipient, content) for recipient in envelope.recipients
+        ]
+        results = await asyncio.gather(
+            *(self.spool.store(row) for row in rows), return_exceptions=True
+        )
+        replies: list[str] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, SpoolUnavailable):
+                    log.error("spooling failed", error=type(result).__name__)
+                replies.append(str(Reply.STORAGE_UNAVAILABLE))
+            else:
+                replies.append(Reply.OK_QUEUED.format(id=str(row["id"])))
+        if self.lmtp:
+            return "\r\n".join(self._reply("DATA", reply) for reply in replies)
+        # SMTP has one reply for all recipients: if any copy failed, the client must retry them all
+        # (the ones already stored are recognised as duplicates and stored once).
+        failed = [reply for reply in replies if not str(reply).startswith("2")]
+        return self._reply("DATA", failed[0] if failed else replies[0])
+
+    def _per_recipient(self, envelope: Envelope, reply: StatusCode) -> str:
+        count = len(envelope.rcpt_tos) if self.lmtp else 1
+        return "\r\n".join(self._reply("DATA", reply) for _ in range(count))
+
+    def _reply(self, command: str, reply: StatusCode | str) -> str:
+        text = str(reply)
+        metrics.SMTP_REPLIES.labels(command=command, code=text[:3]).inc()
+        return text
+
+    def _row(
+        self, session: Session, envelope: Envelope, recipient: Any, content: bytes
+    ) -> dict[str, Any]:
+        return spool_row(
+            self.app.ring,
+            content=content,
+            mail_from=envelope.mail_from or "",
+            rcpt=recipient.address,
+            route=recipient.route.value,
+            subject_id=recipient.subject_id,
+            peer=_peer(session),
+            protocol="lmtp" if self.lmtp else "smtp",
+            tls=session.ssl is not None,
+            node=self.node,
+        )
+
+
+def _peer(session: Session) -> str:
+    peer = session.peer
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])[:64]
+    return str(peer or "")[:64]

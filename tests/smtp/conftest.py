@@ -1,0 +1,121 @@
+"""Fixtures for listener tests: the real gateway service on loopback ports, in its own event loop
+on a background thread (the daemon runs the same service in its main loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from mailgate import addresses
+from mailgate.app import open_app
+from mailgate.config import Settings
+from mailgate.smtp.listener import GatewayService
+from tests.mail import Gateway
+
+
+@dataclass
+class Listener:
+    service: GatewayService
+    host: str
+    port: int
+    lmtp_port: int
+    gateway: Gateway
+    loop: asyncio.AbstractEventLoop
+
+    def reply_address(self) -> str:
+        return addresses.reply_address(self.gateway.app, self.gateway.thread)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost (the test's own CA: nothing leaves the machine)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def start_listener(gateway: Gateway, settings: Settings) -> Iterator[Listener]:
+    app = open_app(settings, actor="system:smtp")
+    loop = asyncio.new_event_loop()
+    service = GatewayService(app)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(service.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="listener", daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    ports = [server.sockets[0].getsockname()[1] for server in service.servers]
+    try:
+        yield Listener(
+            service, "127.0.0.1", ports[0], ports[1] if len(ports) > 1 else 0, gateway, loop
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(service.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+        app.close()
+
+
+def _settings(gateway: Gateway, **smtp: object) -> Settings:
+    base = gateway.instance.settings()
+    update = {
+        "port": 0,
+        "lmtp_port": 0,
+        "max_recipients": 5,
+        "max_message_size": 1024 * 1024,
+        **smtp,
+    }
+    return base.model_copy(update={"smtp": base.smtp.model_copy(update=update)})
+
+
+@pytest.fixture
+def listener(gateway: Gateway) -> Iterator[Listener]:
+    # lmtp on an ephemeral port too: find one by binding port 0 is racy, so ask for a fixed free one
+    from mailgate.instance import next_free_ports
+
+    lmtp = next_free_ports(30000 + threading.get_native_id() % 20000, 1)[0]
+    yield from start_listener(gateway, _settings(gateway, lmtp_port=lmtp))
+
+
+@pytest.fixture
+def tls_listener(gateway: Gateway, tmp_path: Path) -> Iterator[Listener]:
+    cert, key = make_certificate(tmp_path)
+    yield from start_listener(
+        gateway, _settings(gateway, tls_cert=cert, tls_key=key, require_tls=True)
+    )
