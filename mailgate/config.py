@@ -133,6 +133,29 @@ class IngestSection(_Section):
     hard_bounce_limit: int = Field(default=3, ge=1, le=100)
 
 
+class AuthSection(_Section):
+    """How replies are authenticated beyond the From binding: DKIM, DMARC, trusted headers."""
+
+    # Verify DKIM signatures and the From domain's DMARC policy ourselves.
+    dkim: bool = True
+    # authserv-ids of the MTAs in front of us whose Authentication-Results headers we trust
+    # (e.g. the receiving Postfix with OpenDKIM/OpenDMARC). Empty: such headers are ignored.
+    trusted_authserv_ids: tuple[str, ...] = ()
+    # DNS servers for DKIM/DMARC lookups as "host" or "host:port"; empty: the system resolver.
+    nameservers: tuple[str, ...] = ()
+    # Seconds per DNS lookup before it counts as a temporary failure (the message is retried).
+    dns_timeout: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("nameservers")
+    @classmethod
+    def _host_port(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            host, _, port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+            if not host or (port and not port.isdigit()):
+                raise ValueError("each nameserver must be an IP address, optionally :port")
+        return value
+
+
 class MetricsSection(_Section):
     """Prometheus metrics endpoint (loopback by default; labels never carry patient data)."""
 
@@ -175,7 +198,7 @@ class RelaySection(_Section):
 
     @model_validator(mode="after")
     def _plain_only_on_loopback(self) -> RelaySection:
-        if self.security == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
+        if self.security == "none" and self.host not in ("", "127.0.0.1", "::1", "localhost"):
             raise ValueError("relay.security = none is allowed only for a loopback relay host")
         return self
 
@@ -203,6 +226,7 @@ class Settings(BaseSettings):
     practice: PracticeSection = PracticeSection()
     smtp: SmtpSection = SmtpSection()
     ingest: IngestSection = IngestSection()
+    auth: AuthSection = AuthSection()
     metrics: MetricsSection = MetricsSection()
     log: LogSection = LogSection()
     relay: RelaySection = RelaySection()

@@ -22,6 +22,7 @@ from mailgate.cli import cli
 from mailgate.config import Settings
 from mailgate.config import load as load_config
 from mailgate.instance import init
+from tests.dnsstub import DnsStub
 
 pytest_plugins = ["tests.mail"]
 
@@ -114,21 +115,37 @@ class Instance:
             app.close()
 
 
-def write_config(data_dir: Path, db_url: str, extra: str = "") -> Path:
+def write_config(data_dir: Path, db_url: str, extra: str = "", dns: DnsStub | None = None) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "mailgate.toml"
+    # DKIM/DMARC lookups go to the loopback DNS stub: tests never depend on the outside world.
+    auth = f'\n[auth]\nnameservers = ["{dns.address}"]\ndns_timeout = 1.0\n' if dns else ""
     path.write_text(
         f'[instance]\ndata_dir = "."\n\n[database]\nurl = "{db_url}"\n\n'
-        "[metrics]\nenabled = false\n" + extra,
+        "[metrics]\nenabled = false\n" + auth + extra,
         encoding="utf-8",
     )
     return path
 
 
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DnsStub]:
+    stub = DnsStub()
+    yield stub
+    stub.close()
+
+
 @pytest.fixture
-def instance(tmp_path: Path, db_url: str) -> Iterator[Instance]:
+def dns(dns_server: DnsStub) -> DnsStub:
+    """The loopback DNS stub with an empty zone (tests add the records they need)."""
+    dns_server.reset()
+    return dns_server
+
+
+@pytest.fixture
+def instance(tmp_path: Path, db_url: str, dns: DnsStub) -> Iterator[Instance]:
     data_dir = tmp_path / "instance"
-    config_path = write_config(data_dir, db_url)
+    config_path = write_config(data_dir, db_url, dns=dns)
     init(data_dir, config_path)
     inst = Instance(data_dir, db_url)
     yield inst

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
 
+from mailgate.ingest.authn.verdict import Verdict
 from mailgate.store.models import InboundMessage, JournalAddress, Patient, ReplyThread
 
 
@@ -68,6 +69,7 @@ class MessageContext:
     thread: ReplyThread | None = None
     journal: JournalAddress | None = None
     from_address: str | None = None
+    authn: Verdict | None = None  # DKIM/DMARC verdict from the preflight
     text: str = ""
     form: str | None = None
     decisions: list[Decision] = field(default_factory=list)

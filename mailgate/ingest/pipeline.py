@@ -1,5 +1,9 @@
 """The ingest pipeline: an ordered list of named steps, read top to bottom.
 
+It runs in two phases. Preflight steps need no database (decoding, DNS lookups for DKIM and DMARC)
+and run before the message's transaction opens, so slow work never holds the write lock that the
+listener's spool commits wait on. The remaining steps run inside that transaction.
+
 Each step looks at the message context and either returns None (carry on) or an `Outcome` (stop: the
 message reaches that final state). A step that raises `RetryLater` leaves the message in the spool for
 another attempt (a DNS outage, say); any other exception parks the message in quarantine with the
@@ -50,6 +54,29 @@ class Step(Protocol):
     description: str
 
     def run(self, ctx: MessageContext, env: StepEnv) -> Outcome | None: ...
+
+
+class Preflight(Protocol):
+    """A named stage that runs before the transaction: it may use the app, never a session."""
+
+    name: str
+    description: str
+
+    def run(self, ctx: MessageContext, app: App) -> Outcome | None: ...
+
+
+def preflight(steps: Sequence[Preflight], ctx: MessageContext, app: App) -> Outcome | None:
+    """Run the preflight steps in order; an outcome here ends the message's journey early."""
+    for step in steps:
+        try:
+            outcome = step.run(ctx, app)
+        except RetryLater:
+            raise
+        except Exception as exc:
+            raise StepFailed(step.name, exc) from exc
+        if outcome is not None:
+            return outcome
+    return None
 
 
 def run(steps: Sequence[Step], ctx: MessageContext, env: StepEnv) -> Outcome:

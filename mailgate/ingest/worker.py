@@ -26,7 +26,7 @@ from mailgate import audit, metrics
 from mailgate.app import App
 from mailgate.ingest import pipeline
 from mailgate.ingest.context import MessageContext, Outcome, Route, State
-from mailgate.ingest.steps import PIPELINE
+from mailgate.ingest.steps import PIPELINE, PREFLIGHT
 from mailgate.log import get_logger
 from mailgate.store.models import InboundMessage
 from mailgate.store.types import utcnow
@@ -93,50 +93,74 @@ def _finish(app: App, session: Session, row: InboundMessage, outcome: Outcome) -
     log.info("message processed", id=str(row.id), state=outcome.state.value, reason=outcome.reason)
 
 
-def process(app: App, node: str, message_id: uuid.UUID) -> State | None:
-    """Run one claimed message through the pipeline to a final state (or back to the spool)."""
-    settings = app.settings.ingest
-    with app.session() as session:
-        query = select(InboundMessage).where(InboundMessage.id == message_id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = session.exec(query).first()
+def _load(app: App, node: str, message_id: uuid.UUID) -> MessageContext | None:
+    """Read and decrypt a claimed message (a read-only transaction)."""
+    with app.session(readonly=True) as session:
+        row = session.get(InboundMessage, message_id)
         if row is None or row.state != State.PROCESSING or row.claimed_by != node:
             return None  # taken over by another node, or purged
-        if row.attempts > settings.max_attempts:
-            _finish(
-                app,
-                session,
-                row,
-                Outcome(State.QUARANTINED, f"gave up after {row.attempts - 1} attempts"),
-            )
-            return State.QUARANTINED
-        ctx = MessageContext(
+        return MessageContext(
             row=row,
             raw=_open(app, row, "raw_ct"),
             mail_from=_open(app, row, "mail_from_ct").decode("utf-8", "replace"),
             rcpt=_open(app, row, "rcpt_ct").decode("utf-8", "replace"),
             route=Route(row.route),
         )
-        env = pipeline.StepEnv(app, session)
+
+
+def _retry_later(app: App, session: Session, row: InboundMessage, reason: str) -> State:
+    delay = app.settings.ingest.retry_base * 2 ** (row.attempts - 1)
+    row.state, row.reason, row.claimed_by = State.SPOOLED, reason[:200], None
+    row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    session.add(row)
+    metrics.INGEST_RETRIES.inc()
+    log.warning("temporary failure", id=str(row.id), reason=reason, retry_in=delay)
+    return State.SPOOLED
+
+
+def _crashed(app: App, row: InboundMessage, exc: pipeline.StepFailed) -> Outcome:
+    detail = "".join(traceback.format_exception(exc.error))
+    row.error_ct = app.ring.seal(detail, table="inbound_message", column="error_ct", row_id=row.id)
+    log.error("step failed", id=str(row.id), step=exc.step, error=type(exc.error).__name__)
+    return Outcome(State.QUARANTINED, str(exc))
+
+
+def process(app: App, node: str, message_id: uuid.UUID) -> State | None:
+    """Run one claimed message through the pipeline to a final state (or back to the spool)."""
+    ctx = _load(app, node, message_id)
+    if ctx is None:
+        return None
+    early: Outcome | pipeline.StepFailed | pipeline.RetryLater | None = None
+    if ctx.row.attempts <= app.settings.ingest.max_attempts:
         try:
-            with session.begin_nested():
-                outcome = pipeline.run(PIPELINE, ctx, env)
-        except pipeline.RetryLater as exc:
-            delay = settings.retry_base * 2 ** (row.attempts - 1)
-            row.state, row.reason, row.claimed_by = State.SPOOLED, exc.reason[:200], None
-            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            session.add(row)
-            metrics.INGEST_RETRIES.inc()
-            log.warning("temporary failure", id=str(row.id), reason=exc.reason, retry_in=delay)
-            return State.SPOOLED
-        except pipeline.StepFailed as exc:
-            detail = "".join(traceback.format_exception(exc.error))
-            row.error_ct = app.ring.seal(
-                detail, table="inbound_message", column="error_ct", row_id=row.id
-            )
-            outcome = Outcome(State.QUARANTINED, str(exc))
-            log.error("step failed", id=str(row.id), step=exc.step, error=type(exc.error).__name__)
+            early = pipeline.preflight(PREFLIGHT, ctx, app)
+        except (pipeline.RetryLater, pipeline.StepFailed) as exc:
+            early = exc
+    with app.session() as session:
+        query = select(InboundMessage).where(InboundMessage.id == message_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = session.exec(query).first()
+        if row is None or row.state != State.PROCESSING or row.claimed_by != node:
+            return None
+        ctx.row = row
+        if row.attempts > app.settings.ingest.max_attempts:
+            outcome = Outcome(State.QUARANTINED, f"gave up after {row.attempts - 1} attempts")
+        elif isinstance(early, pipeline.RetryLater):
+            return _retry_later(app, session, row, early.reason)
+        elif isinstance(early, pipeline.StepFailed):
+            outcome = _crashed(app, row, early)
+        elif early is not None:
+            outcome = early
+        else:
+            env = pipeline.StepEnv(app, session)
+            try:
+                with session.begin_nested():
+                    outcome = pipeline.run(PIPELINE, ctx, env)
+            except pipeline.RetryLater as exc:
+                return _retry_later(app, session, row, exc.reason)
+            except pipeline.StepFailed as exc:
+                outcome = _crashed(app, row, exc)
         _finish(app, session, row, outcome)
         return outcome.state
 

@@ -1,8 +1,9 @@
-"""The pipeline's steps, one per module, and their order (`PIPELINE`), read top to bottom."""
+"""The pipeline's steps, one per module, and their order (`PREFLIGHT`, then `PIPELINE` inside
+the message's transaction), read top to bottom."""
 
 from __future__ import annotations
 
-from mailgate.ingest.pipeline import Step
+from mailgate.ingest.pipeline import Preflight, Step
 from mailgate.ingest.steps.authenticate import Authenticate
 from mailgate.ingest.steps.bounce import HandleBounce
 from mailgate.ingest.steps.classify import Classify
@@ -11,11 +12,17 @@ from mailgate.ingest.steps.extract import Extract
 from mailgate.ingest.steps.operator import OperatorMail
 from mailgate.ingest.steps.resolve import Resolve
 from mailgate.ingest.steps.store import StoreEntry
+from mailgate.ingest.steps.verify_sender import VerifySender
+
+# Before the transaction: no database, possibly slow (DNS).
+PREFLIGHT: list[Preflight] = [
+    Decode(),
+    VerifySender(),
+]
 
 # Bounces are recognised before authentication: they come from MAILER-DAEMON, not the patient, and
 # the secret bounce+ token (seen only by the receiving MTA) is what authenticates them.
 PIPELINE: list[Step] = [
-    Decode(),
     OperatorMail(),
     Resolve(),
     HandleBounce(),

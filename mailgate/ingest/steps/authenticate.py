@@ -1,8 +1,8 @@
 """Authenticate: only the patient may post as the patient.
 
 The From address must equal the address on file for the patient the token names (normalised,
-case-insensitive): a forwarded email cannot post as the patient. DKIM and trusted
-Authentication-Results are checked by the `authn` module when present.
+case-insensitive): a forwarded email cannot post as the patient. A failing DKIM/DMARC verdict
+from the preflight (`verify_sender`) quarantines as well.
 """
 
 from __future__ import annotations
@@ -34,4 +34,6 @@ class Authenticate:
         assert ctx.patient_email is not None
         if ctx.from_address != normalise_address(ctx.patient_email):
             return Outcome(State.QUARANTINED, "From does not match the patient's address")
+        if ctx.authn is not None and ctx.authn.failed:
+            return Outcome(State.QUARANTINED, ctx.authn.reason)
         return None

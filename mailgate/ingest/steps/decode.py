@@ -6,15 +6,15 @@ import email
 from email import policy
 from email.message import EmailMessage
 
+from mailgate.app import App
 from mailgate.ingest.context import MessageContext, Outcome, State
-from mailgate.ingest.pipeline import StepEnv
 
 
 class Decode:
     name = "decode"
     description = "parse the raw message (MIME) and require the headers every reply has"
 
-    def run(self, ctx: MessageContext, env: StepEnv) -> Outcome | None:
+    def run(self, ctx: MessageContext, app: App) -> Outcome | None:
         msg = email.message_from_bytes(ctx.raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)
         if not msg.keys():
