@@ -12,6 +12,7 @@ import asyncio
 import re
 from typing import Any
 
+from aiosmtpd.proxy_protocol import ProxyData
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailgate import metrics
@@ -49,6 +50,12 @@ class GatewayHandler:
         self.node = app.settings.instance.node
         self.max_recipients = app.settings.smtp.max_recipients
         self.max_size = app.settings.smtp.max_message_size
+
+    async def handle_PROXY(
+        self, server: SMTP, session: Session, envelope: Envelope, proxy_data: ProxyData
+    ) -> bool:
+        # aiosmtpd has already refused malformed headers; a valid one names the real client.
+        return bool(proxy_data.valid)
 
     async def handle_EHLO(
         self,
@@ -157,6 +164,10 @@ class GatewayHandler:
 
 
 def _peer(session: Session) -> str:
+    """The client's address: from the PROXY header when a load balancer sits in front."""
+    proxied = getattr(session, "proxy_data", None)
+    if proxied is not None and proxied.src_addr is not None:
+        return str(proxied.src_addr)[:64]
     peer = session.peer
     if isinstance(peer, tuple) and peer:
         return str(peer[0])[:64]

@@ -119,3 +119,9 @@ def tls_listener(gateway: Gateway, tmp_path: Path) -> Iterator[Listener]:
     yield from start_listener(
         gateway, _settings(gateway, tls_cert=cert, tls_key=key, require_tls=True)
     )
+
+
+@pytest.fixture
+def proxied_listener(gateway: Gateway) -> Iterator[Listener]:
+    """A listener behind a (pretend) load balancer that speaks the PROXY protocol."""
+    yield from start_listener(gateway, _settings(gateway, proxy_protocol=True))

@@ -316,3 +316,24 @@ def test_starttls_is_required_when_configured(tls_listener: Listener) -> None:
     (row,) = _wait_final(tls_listener)
     assert row.tls
     assert row.state == "accepted"
+
+
+def test_proxy_protocol_names_the_real_client(proxied_listener: Listener) -> None:
+    listener = proxied_listener
+    with socket.create_connection((listener.host, listener.port), timeout=30) as sock:
+        sock.sendall(b"PROXY TCP4 198.51.100.7 192.0.2.1 40000 25\r\n")
+        assert _replies(sock, 1)[0].startswith(b"220")
+        sock.sendall(
+            b"EHLO lb.example\r\n"
+            + f"MAIL FROM:<{PATIENT}>\r\n".encode()
+            + f"RCPT TO:<{listener.reply_address()}>\r\nDATA\r\n".encode()
+        )
+        assert [r[:3] for r in _replies(sock, 4)] == [b"250", b"250", b"250", b"354"]
+        sock.sendall(reply() + b".\r\n")
+        assert _replies(sock, 1)[0].startswith(b"250")
+    (row,) = _rows(listener)
+    assert row.peer == "198.51.100.7"
+    # Without a valid PROXY header the connection is closed before the greeting.
+    with socket.create_connection((listener.host, listener.port), timeout=30) as sock:
+        sock.sendall(b"EHLO direct.example\r\n")
+        assert sock.recv(1024) == b""
