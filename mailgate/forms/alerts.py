@@ -1,0 +1,138 @@
+"""Safety rules on a parsed form: named rules that raise an alert for a clinician.
+
+Each rule has a `name`, a `description` and `check(form, fields, text) -> Alert | None`; `evaluate`
+runs `ALERT_RULES` in order. An alert's `reason` names the rule's finding, never the patient's
+words or scores (alerts are listed and logged; the entry itself holds the data). The rules lean
+towards false positives: a negated risk phrase ("I would never kill myself") still alerts, because
+a clinician reading it costs little and a missed one costs a great deal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from mailgate.forms.catalog import FormSpec
+
+Severity = Literal["urgent", "review"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    rule: str
+    severity: Severity
+    reason: str
+
+
+class AlertRule(Protocol):
+    name: str
+    description: str
+
+    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None: ...
+
+
+def _items(fields: Mapping[str, object]) -> list[object]:
+    items = fields.get("items")
+    return list(items) if isinstance(items, list) else []
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Phq9Item9:
+    name = "phq9_item9"
+    description = (
+        "PHQ-9 item 9 (thoughts of death or self-harm) answered above 0, even on an incomplete form"
+    )
+
+    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+        items = _items(fields)
+        if form.name != "phq9" or len(items) < 9:
+            return None
+        score = _int(items[8])
+        if score is None or score == 0:
+            return None
+        return Alert(self.name, "urgent", "PHQ-9 item 9 answered above 0")
+
+
+class TotalAtLeast:
+    """A measure's total at or above a threshold."""
+
+    def __init__(self, name: str, form_name: str, label: str, threshold: int) -> None:
+        self.name = name
+        self.form_name = form_name
+        self.label = label
+        self.threshold = threshold
+        self.description = f"{label} total {threshold} or more"
+
+    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+        total = _int(fields.get("total"))
+        if form.name != self.form_name or total is None or total < self.threshold:
+            return None
+        return Alert(self.name, "review", self.description)
+
+
+# Phrases of suicidal thinking or self-harm, in English and a few other languages.
+_DONT = r"(?:don'?t|do not|dont|didn'?t|did not)"
+RISK_PATTERNS: tuple[str, ...] = (
+    r"kill(?:ing)? my ?self",
+    r"end(?:ing)? (?:my|it) (?:own )?life",
+    r"end(?:ing)? it all",
+    r"take (?:my|me) own life|taking my own life",
+    r"suicid\w*",
+    rf"{_DONT} want to (?:be alive|live|be here|exist|wake up)",
+    r"(?:wish|want(?:ed)?) (?:i|to) (?:was|were|be) dead|want(?:ed)? to die|wish i could die",
+    r"better off dead",
+    r"no (?:reason|point) (?:to|in) (?:live|living|going on)",
+    r"(?:hurt|harm|cut|cutting|hurting|harming) my ?self",
+    r"self[- ]?harm\w*",
+    r"overdos\w*",
+    # German, French, Spanish, Italian, Dutch, Portuguese
+    r"(?:mich|mir) (?:umbringen|das leben nehmen)|selbstmord\w*|nicht mehr leben",
+    r"me tuer|mettre fin à mes jours|en finir",
+    r"matarme|quitarme la vida|no quiero vivir",
+    r"uccidermi|togliermi la vita|farla finita",
+    r"zelfmoord|mezelf (?:van kant maken|iets aandoen)|dood willen",
+    r"me matar|tirar a minha vida|não quero viver",
+)
+_RISK = re.compile(r"\b(?:" + "|".join(RISK_PATTERNS) + r")", re.IGNORECASE)
+
+
+class RiskLanguage:
+    name = "risk_language"
+    description = "words of suicide or self-harm in the patient's text or any free-text answer"
+
+    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+        texts = [text, *(value for value in fields.values() if isinstance(value, str))]
+        for part in texts:
+            if _RISK.search(part.replace("\u2019", "'")):
+                return Alert(self.name, "urgent", "suicide or self-harm language in free text")
+        return None
+
+
+class MoodVeryLow:
+    name = "mood_very_low"
+    description = "mood rated 2 or lower (of 10)"
+
+    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+        mood = _int(fields.get("mood"))
+        if mood is None or mood > 2:
+            return None
+        return Alert(self.name, "review", self.description)
+
+
+ALERT_RULES: list[AlertRule] = [
+    Phq9Item9(),
+    TotalAtLeast("phq9_severe", "phq9", "PHQ-9", 20),
+    TotalAtLeast("gad7_severe", "gad7", "GAD-7", 15),
+    RiskLanguage(),
+    MoodVeryLow(),
+]
+
+
+def evaluate(form: FormSpec, fields: Mapping[str, object], text: str) -> list[Alert]:
+    """The alerts every rule raises for one parsed reply, in rule order."""
+    return [alert for rule in ALERT_RULES if (alert := rule.check(form, fields, text)) is not None]
