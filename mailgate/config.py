@@ -131,6 +131,8 @@ class IngestSection(_Section):
     retry_base: float = Field(default=60.0, gt=0, le=86_400)
     # Hard bounces to one address before it is suppressed.
     hard_bounce_limit: int = Field(default=3, ge=1, le=100)
+    # Confirmations ("we recorded …" / "we could not read …") per patient per 24 hours.
+    acknowledgements_per_day: int = Field(default=5, ge=0, le=1000)
 
 
 class AuthSection(_Section):
@@ -185,8 +187,9 @@ class RelaySection(_Section):
     # Extra CA certificates (PEM) for the relay's certificate, e.g. a private CA.
     ca_file: Path | None = None
     timeout: float = Field(default=30.0, gt=0, le=600)
-    # Messages claimed per round; they share one relay connection.
+    # Messages claimed per round, spread over up to `connections` relay connections at once.
     batch: int = Field(default=50, ge=1, le=10_000)
+    connections: int = Field(default=4, ge=1, le=100)
     poll_interval: float = Field(default=1.0, gt=0, le=300)
     # A claim older than this (seconds) belongs to a node that died: the message is re-sent.
     lease_seconds: int = Field(default=300, ge=10, le=86_400)

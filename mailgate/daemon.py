@@ -68,8 +68,14 @@ def _gateway(app: App) -> Service:
     return GatewayService(app)
 
 
+def _sender(app: App) -> Service:
+    from mailgate.outbound.sender import SenderService
+
+    return SenderService(app)
+
+
 # Extension point: factories of the services `serve` runs, in start order.
-SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [_metrics, _gateway]
+SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [_metrics, _gateway, _sender]
 
 
 async def run(app: App, ready: Callable[[list[str]], None] | None = None) -> None:

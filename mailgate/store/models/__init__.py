@@ -25,8 +25,10 @@ from mailgate.store.models.mail import (
     InboundMessage,
     JournalAddress,
     ReplyThread,
+    SafetyAlert,
     Suppression,
 )
+from mailgate.store.models.outbound import OutboxAttempt, OutboxMessage
 
 # Every table with encrypted columns, for key rotation and the leak tests.
 ENCRYPTED_TABLES: tuple[type[SQLModel], ...] = (
@@ -35,6 +37,8 @@ ENCRYPTED_TABLES: tuple[type[SQLModel], ...] = (
     ReplyThread,
     InboundMessage,
     Entry,
+    OutboxMessage,
+    OutboxAttempt,
 )
 
 
@@ -59,9 +63,12 @@ __all__ = [
     "GroupMember",
     "InboundMessage",
     "JournalAddress",
+    "OutboxAttempt",
+    "OutboxMessage",
     "Patient",
     "PatientGroup",
     "ReplyThread",
+    "SafetyAlert",
     "Suppression",
     "encrypted_columns",
     "table_name",

@@ -109,3 +109,22 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(default="", max_length=32)
     suppressed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SafetyAlert(SQLModel, table=True):
+    """A safety rule that fired on an entry (e.g. PHQ-9 item 9): open until a clinician acks it.
+
+    `rule` and `reason` are fixed texts of the rule, never the patient's words.
+    """
+
+    __tablename__ = "safety_alert"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patient_id: uuid.UUID = fk("patient.id", "CASCADE")
+    entry_id: uuid.UUID | None = fk("entry.id", "CASCADE", nullable=True)
+    rule: str = Field(max_length=32)
+    severity: str = Field(max_length=8)  # urgent | review
+    reason: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    acked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    acked_by: str | None = Field(default=None, max_length=255, nullable=True)

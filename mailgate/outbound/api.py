@@ -1,0 +1,318 @@
+"""The one entry point into the outbox: `enqueue(app, session, request)`.
+
+Every message mailgate sends (forms, reminders, confirmations, notices, alerts, digests, group mail)
+is composed here, judged by the policy gate and written to the outbox **in the caller's session**, so
+it commits with its cause (the scheduler's occurrence, the ingest worker's outcome) or not at all.
+Refused messages are written too, in state `refused` with the rule and reason and no content.
+
+For a patient, each message opens a reply thread: its token goes in Reply-To (`reply+<token>`), the
+VERP envelope sender (`bounce+<token>`) and the List-Unsubscribe mailto, and the thread's Message-ID
+is the message's own, `<outbox-id-hex@reply_domain>`. Group mail (`enqueue_group`) is fanned out, one
+message, thread and token per member, or (`[practice] group_delivery = "bcc"`) one message with the
+members as hidden recipients.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from typing import Any
+
+from sqlmodel import Session
+
+from mailgate import addresses, audit, threads
+from mailgate.app import App
+from mailgate.crypto import normalise_address
+from mailgate.directory import clinicians, groups
+from mailgate.errors import InvalidInput
+from mailgate.log import get_logger
+from mailgate.outbound import compose
+from mailgate.outbound.kinds import FORM_TITLES, OutboxState
+from mailgate.outbound.policy import CONTENT_RULES, ENVELOPE_RULES, Refusal, judge
+from mailgate.outbound.request import Candidate, OutboundRequest, Recipient, form_request
+from mailgate.store.models import OutboxMessage, Patient, PatientGroup, ReplyThread
+
+log = get_logger("mailgate.send")
+TABLE = "outbox_message"
+RCPT_INDEX = "outbox-rcpt"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxResult:
+    id: uuid.UUID
+    state: OutboxState
+    reason: str
+    message_id: str
+    patient_id: uuid.UUID | None
+    thread_id: uuid.UUID | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+def seal(app: App, row_id: uuid.UUID, column: str, value: str | bytes) -> bytes:
+    return app.ring.seal(value, table=TABLE, column=column, row_id=row_id)
+
+
+def _patient(app: App, patient: Patient) -> Recipient:
+    def text(column: str) -> str:
+        return app.ring.open_text(
+            getattr(patient, column), table="patient", column=column, row_id=patient.id
+        )
+
+    return Recipient(text("email_ct"), text("name_ct"), patient=patient)
+
+
+def _recipient(app: App, request: OutboundRequest) -> Recipient:
+    if request.patient is not None:
+        return _patient(app, request.patient)
+    assert request.clinician is not None
+    view = clinicians.view(app, request.clinician)
+    return Recipient(view.email, view.name, clinician=request.clinician)
+
+
+def enqueue(app: App, session: Session, request: OutboundRequest) -> OutboxResult:
+    """Compose, judge and store one message in the caller's transaction."""
+    # The gate's queries need not see our own pending rows, and flushing before each of them
+    # was a third of the cost: rows go out with the next flush (or the caller's commit).
+    with session.no_autoflush:
+        return _enqueue(app, session, request, [_recipient(app, request)])
+
+
+def enqueue_group(
+    app: App, session: Session, group: PatientGroup, form: str, *, cause: str = ""
+) -> list[OutboxResult]:
+    """A form to every current member of a group: one message each, or one BCC message."""
+    members = groups.members(session, group)
+    if not members:
+        raise InvalidInput(f"group {group.name!r} has no members")
+    requests = [form_request(member, form, cause=cause) for member in members]
+    requests = [_with_group(r, group.id) for r in requests]
+    if app.settings.practice.group_delivery == "fanout":
+        return [enqueue(app, session, request) for request in requests]
+    # BCC: members the envelope rules refuse get their own refused row; the rest share one.
+    results, passed = [], []
+    for request in requests:
+        recipient = _patient(app, request.patient)  # type: ignore[arg-type]
+        refusal = judge(ENVELOPE_RULES, app, session, Candidate(request, [recipient]))
+        if refusal is None:
+            passed.append(recipient)
+        else:
+            results.append(_refuse(app, session, request, [recipient], refusal))
+    if passed:
+        # The shared row stands for all of them (its patient_id is cleared when it is stored).
+        results.append(_enqueue(app, session, requests[0], passed, bcc=True))
+    return results
+
+
+def _with_group(request: OutboundRequest, group_id: uuid.UUID) -> OutboundRequest:
+    return OutboundRequest(
+        request.kind,
+        request.purpose,
+        patient=request.patient,
+        form=request.form,
+        group_id=group_id,
+        cause=request.cause,
+    )
+
+
+def _enqueue(
+    app: App,
+    session: Session,
+    request: OutboundRequest,
+    recipients: Sequence[Recipient],
+    *,
+    bcc: bool = False,
+) -> OutboxResult:
+    candidate = Candidate(request, recipients)
+    if not bcc:
+        refusal = judge(ENVELOPE_RULES, app, session, candidate)
+        if refusal is not None:
+            return _refuse(app, session, request, recipients, refusal)
+    try:
+        return _compose_and_store(app, session, candidate, bcc=bcc)
+    except compose.RenderError as exc:
+        return _refuse(app, session, request, recipients, Refusal("render", exc.reason))
+    except _Refused as exc:
+        return _refuse(app, session, request, recipients, exc.refusal)
+
+
+def _context(app: App, request: OutboundRequest, greeting: str) -> dict[str, Any]:
+    return {
+        **compose.base_context(app.settings),
+        "form": request.form or "",
+        "form_title": FORM_TITLES.get(request.form or "", ""),
+        "name": greeting,
+        "first_name": greeting.split(maxsplit=1)[0] if greeting else "",
+        "for_patient": request.patient is not None,
+        **request.context,
+    }
+
+
+def _render(app: App, candidate: Candidate, *, bcc: bool) -> compose.Rendered:
+    request, recipients = candidate.request, candidate.recipients
+    context = _context(app, request, "" if bcc else recipients[0].name)
+    candidate.greeting = str(context["name"])
+    composer = compose.composer(compose.search_path(app.settings))
+    candidate.rendered = composer.render(request.kind, context)
+    return candidate.rendered
+
+
+def _headers(
+    app: App, candidate: Candidate, thread: ReplyThread | None, message_id: str, *, bcc: bool
+) -> compose.Headers:
+    first = candidate.recipients[0]
+    to = () if bcc else (Address(display_name=first.name, addr_spec=first.address),)
+    practice = app.settings.practice
+    if thread is None:
+        return compose.Headers(to, practice.from_address, message_id)
+    reply_to = addresses.reply_address(app, thread)
+    url = None
+    if practice.unsubscribe_url:
+        token = reply_to.partition("+")[2].partition("@")[0]
+        url = practice.unsubscribe_url.replace("{token}", token)
+    return compose.Headers(to, reply_to, message_id, reply_to, url)
+
+
+def _compose_and_store(
+    app: App, session: Session, candidate: Candidate, *, bcc: bool
+) -> OutboxResult:
+    request = candidate.request
+    rendered = _render(app, candidate, bcc=bcc)
+    thread: ReplyThread | None = None
+    row_id, mail_from = uuid.uuid4(), app.settings.practice.from_address
+    if request.patient is not None and not bcc:
+        # The message takes its thread's id, so the thread's Message-ID is the message's own
+        # (`<id-hex@reply_domain>`), and the thread keeps the text the patient will quote.
+        thread = threads.open_thread(
+            app,
+            session,
+            request.patient,
+            form=request.form or request.kind.value,
+            purpose=request.purpose.value,
+            sent_text=rendered.text,
+        )
+        row_id, mail_from = thread.id, addresses.bounce_address(app, thread)
+    message_id = f"<{row_id.hex}@{app.settings.practice.reply_domain}>"
+    if thread is not None and thread.message_id != message_id:
+        thread.message_id = message_id
+    candidate.headers = _headers(app, candidate, thread, message_id, bcc=bcc)
+    refusal = judge(CONTENT_RULES, app, session, candidate)
+    if refusal is not None:
+        if thread is not None:  # nothing of a refused message stays behind
+            session.delete(thread)
+        raise _Refused(refusal)
+    raw = compose.build(app.settings, rendered, candidate.headers)
+    rcpts = [r.address for r in candidate.recipients]
+    row = _row(
+        app,
+        row_id,
+        request,
+        rcpts=rcpts,
+        message_id=message_id,
+        state=OutboxState.QUEUED,
+        reason="",
+        mail_from=mail_from,
+    )
+    row.thread_id = thread.id if thread else None
+    row.raw_ct = seal(app, row_id, "raw_ct", raw)
+    row.size = len(raw)
+    if bcc:
+        row.patient_id = None
+    session.add(row)
+    _record(app, session, row, "outbox.queue", request.kind.value)
+    log.info(
+        "message queued",
+        id=str(row_id),
+        kind=request.kind.value,
+        purpose=request.purpose.value,
+        recipients=len(rcpts),
+        cause=request.cause,
+    )
+    return OutboxResult(row_id, OutboxState.QUEUED, "", message_id, row.patient_id, row.thread_id)
+
+
+def _row(
+    app: App,
+    row_id: uuid.UUID,
+    request: OutboundRequest,
+    *,
+    rcpts: Sequence[str],
+    message_id: str,
+    state: OutboxState,
+    reason: str,
+    mail_from: str = "",
+) -> OutboxMessage:
+    envelope = json.dumps({"mail_from": mail_from, "rcpts": list(rcpts)})
+    return OutboxMessage(
+        id=row_id,
+        kind=request.kind.value,
+        purpose=request.purpose.value,
+        form=request.form,
+        patient_id=request.patient.id if request.patient else None,
+        clinician_id=request.clinician.id if request.clinician else None,
+        group_id=request.group_id,
+        rcpt_bidx=(
+            app.ring.blind_index(RCPT_INDEX, normalise_address(rcpts[0])) if len(rcpts) == 1 else ""
+        ),
+        rcpt_count=len(rcpts),
+        envelope_ct=seal(app, row_id, "envelope_ct", envelope),
+        raw_ct=seal(app, row_id, "raw_ct", b""),
+        relay_reply_ct=seal(app, row_id, "relay_reply_ct", b""),
+        message_id=message_id,
+        state=state.value,
+        reason=reason[:200],
+    )
+
+
+def _refuse(
+    app: App,
+    session: Session,
+    request: OutboundRequest,
+    recipients: Sequence[Recipient],
+    refusal: Refusal,
+) -> OutboxResult:
+    """Record the refusal as an outbox row (no content: only who, what kind, and why)."""
+    row_id = uuid.uuid4()
+    message_id = f"<{row_id.hex}@{app.settings.practice.reply_domain}>"
+    rcpts = [r.address for r in recipients]
+    row = _row(
+        app,
+        row_id,
+        request,
+        rcpts=rcpts,
+        message_id=message_id,
+        state=OutboxState.REFUSED,
+        reason=str(refusal),
+    )
+    session.add(row)
+    _record(app, session, row, "outbox.refuse", refusal.rule)
+    log.info(
+        "message refused",
+        id=str(row_id),
+        kind=request.kind.value,
+        purpose=request.purpose.value,
+        rule=refusal.rule,
+        reason=refusal.reason,
+        cause=request.cause,
+    )
+    return OutboxResult(row_id, OutboxState.REFUSED, row.reason, message_id, row.patient_id)
+
+
+def _record(app: App, session: Session, row: OutboxMessage, action: str, detail: str) -> None:
+    audit.record(
+        session,
+        app.ring,
+        actor=app.actor,
+        action=action,
+        object_type="outbox_message",
+        object_id=row.id,
+        outcome=row.state,
+        detail=detail,
+    )

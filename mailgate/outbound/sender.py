@@ -1,0 +1,299 @@
+"""The sender: claims due outbox rows, DKIM-signs them, hands them to the transport (the relay, or
+the local Maildir when none is configured) and records what happened.
+
+Like the ingest worker, a claim is a short transaction marking rows `sending` with this node's name
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes share one outbox); a claim older than the lease
+belongs to a node that died and is taken over. Results are committed after delivery: a crash in
+between leaves the row `sending`, and it is sent again, with the same Message-ID, once the lease
+runs out: a duplicate the recipient's client can recognise, never a lost message. Temporary failures
+retry with exponential backoff until `give_up_after`; permanent refusals of an address count as
+hard bounces (and suppress it at the limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, select
+
+from mailgate import audit, suppression
+from mailgate.app import App
+from mailgate.ingest.worker import node_name
+from mailgate.log import get_logger
+from mailgate.outbound.api import TABLE, seal
+from mailgate.outbound.delivery import RelayTransport
+from mailgate.outbound.kinds import DUE_STATES, OutboxState
+from mailgate.outbound.maildir import MaildirTransport
+from mailgate.outbound.signing import DkimSigner, load_signer
+from mailgate.outbound.transport import Delivery, Outgoing, Transport
+from mailgate.store.models import OutboxAttempt, OutboxMessage
+from mailgate.store.types import utcnow
+
+log = get_logger("mailgate.send")
+
+
+def make_transport(app: App) -> Transport:
+    settings = app.settings
+    if settings.relay.host:
+        return RelayTransport(settings.relay, settings.data_dir)
+    return MaildirTransport(settings.sent_dir)
+
+
+def claim(
+    app: App, node: str, batch: int, ids: Sequence[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
+    """Mark up to `batch` due messages as this node's; return their ids."""
+    now = utcnow()
+    stale = now - timedelta(seconds=app.settings.relay.lease_seconds)
+    due = or_(
+        and_(
+            col(OutboxMessage.state).in_([s.value for s in DUE_STATES]),
+            col(OutboxMessage.next_attempt_at) <= now,
+        ),
+        and_(
+            col(OutboxMessage.state) == OutboxState.SENDING, col(OutboxMessage.claimed_at) < stale
+        ),
+    )
+    with app.session() as session:
+        query = select(OutboxMessage.id).where(due)
+        if ids is not None:
+            query = query.where(col(OutboxMessage.id).in_(ids))
+        query = query.order_by(col(OutboxMessage.next_attempt_at)).limit(batch)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = list(session.exec(query).all())
+        if claimed:
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(claimed))
+                .values(
+                    state=OutboxState.SENDING.value,
+                    claimed_by=node,
+                    claimed_at=now,
+                    attempts=col(OutboxMessage.attempts) + 1,
+                )
+            )
+    return claimed
+
+
+def load(
+    app: App, ids: Sequence[uuid.UUID], signer: DkimSigner | None
+) -> tuple[list[Outgoing], list[Delivery]]:
+    """Decrypt and sign the claimed messages (signing per attempt, so keys can rotate). A message
+    that cannot be signed fails here, with a reason, instead of going out unsigned."""
+    ring, items, failures = app.ring, [], []
+    with app.session(readonly=True) as session:
+        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids))).all()
+    for row in rows:
+        envelope = json.loads(
+            ring.open(row.envelope_ct, table=TABLE, column="envelope_ct", row_id=row.id)
+        )
+        item = Outgoing(
+            row.id,
+            envelope["mail_from"],
+            tuple(envelope["rcpts"]),
+            ring.open(row.raw_ct, table=TABLE, column="raw_ct", row_id=row.id),
+        )
+        if signer is not None:
+            try:
+                item = Outgoing(item.id, item.mail_from, item.rcpts, signer.sign(item.raw))
+            except Exception as exc:  # dkimpy raises its own types for malformed messages
+                reason = f"DKIM signing failed: {type(exc).__name__}"
+                failures.append(Delivery.whole(item, "dkim", "failed", reason))
+                continue
+        items.append(item)
+    return items, failures
+
+
+def _retry_delay(app: App, attempts: int) -> float:
+    relay = app.settings.relay
+    return float(min(relay.retry_base * 2 ** max(attempts - 1, 0), relay.retry_max))
+
+
+def _apply(app: App, session: Session, row: OutboxMessage, result: Delivery, node: str) -> None:
+    """Move one row to its next state from a delivery result."""
+    now = utcnow()
+    row.transport, row.relay_code = result.transport[:255], result.code
+    row.tls_version, row.cert_verified = result.tls_version, result.cert_verified
+    detail = json.dumps(result.replies)
+    row.relay_reply_ct = seal(app, row.id, "relay_reply_ct", detail)
+    for address in result.bounced:
+        suppression.record_hard_bounce(app, session, address, app.settings.ingest.hard_bounce_limit)
+    done = len(result.accepted) + len(result.bounced) + len(result.failed)
+    row.claimed_by, row.claimed_at = None, None
+    if result.deferred:
+        if now - row.created_at > timedelta(seconds=app.settings.relay.give_up_after):
+            row.state, row.reason = (
+                OutboxState.FAILED.value,
+                f"gave up after {row.attempts} attempts: {result.reason}",
+            )
+        else:
+            delay = _retry_delay(app, row.attempts)
+            row.state, row.next_attempt_at = (
+                OutboxState.DEFERRED.value,
+                now + timedelta(seconds=delay),
+            )
+            row.reason = result.reason
+            if done:  # some recipients are finished: only the others are tried again
+                envelope = json.loads(
+                    app.ring.open(row.envelope_ct, table=TABLE, column="envelope_ct", row_id=row.id)
+                )
+                envelope["rcpts"] = list(result.deferred)
+                row.envelope_ct = seal(app, row.id, "envelope_ct", json.dumps(envelope))
+    elif result.accepted:
+        row.state, row.sent_at = OutboxState.SENT.value, now
+        refused = len(result.bounced) + len(result.failed)
+        row.reason = f"{result.reason}; {refused} recipient(s) refused" if refused else ""
+    else:
+        row.state, row.reason = OutboxState.FAILED.value, result.reason
+    row.reason = row.reason[:200]
+    session.add(row)
+    session.add(
+        OutboxAttempt(
+            id=(attempt_id := uuid.uuid4()),
+            outbox_id=row.id,
+            node=node,
+            outcome=row.state,
+            transport=row.transport,
+            code=result.code,
+            tls_version=result.tls_version,
+            cert_verified=result.cert_verified,
+            detail_ct=app.ring.seal(
+                detail, table="outbox_attempt", column="detail_ct", row_id=attempt_id
+            ),
+        )
+    )
+    if row.state == OutboxState.FAILED:
+        # Sending was audited when the message was queued; a failure is worth its own event.
+        audit.record(
+            session,
+            app.ring,
+            actor="system:send",
+            action="outbox.failed",
+            object_type="outbox_message",
+            object_id=row.id,
+            outcome=row.state,
+        )
+    log.info(
+        "delivery",
+        id=str(row.id),
+        state=row.state,
+        reason=row.reason,
+        transport=row.transport,
+        tls=row.tls_version,
+        attempts=row.attempts,
+    )
+
+
+def record(app: App, node: str, results: Sequence[Delivery]) -> None:
+    """Commit the results of one round (one transaction)."""
+    with app.session() as session:
+        query = select(OutboxMessage).where(col(OutboxMessage.id).in_([r.id for r in results]))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        rows = {row.id: row for row in session.exec(query).all()}
+        for result in results:
+            row = rows.get(result.id)
+            if row is None or row.state != OutboxState.SENDING or row.claimed_by != node:
+                continue  # erased meanwhile, or taken over by another node after our lease ran out
+            _apply(app, session, row, result, node)
+
+
+async def run_round(
+    app: App,
+    node: str,
+    transport: Transport,
+    signer: DkimSigner | None,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> int:
+    """Claim, deliver and record one batch; return how many messages were claimed."""
+    loop = asyncio.get_running_loop()
+    batch = app.settings.relay.batch
+    claimed = await loop.run_in_executor(executor, claim, app, node, batch, ids)
+    if not claimed:
+        return 0
+    items, failures = await loop.run_in_executor(executor, load, app, claimed, signer)
+    results = await transport.deliver(items) if items else []
+    await loop.run_in_executor(executor, record, app, node, [*failures, *results])
+    return len(claimed)
+
+
+def deliver_now(
+    app: App, *, ids: Sequence[uuid.UUID] | None = None, rounds: int = 1_000_000
+) -> int:
+    """Run rounds until nothing is due (for the CLI and tests; the daemon runs SenderService)."""
+    transport, signer, node = make_transport(app), load_signer(app.settings), node_name(app)
+
+    async def run() -> int:
+        total = 0
+        for _ in range(rounds):
+            done = await run_round(app, node, transport, signer, ids=ids)
+            total += done
+            if not done:
+                break
+        return total
+
+    return asyncio.run(run())
+
+
+class SenderService:
+    """The daemon service: delivers the outbox, polling at `relay.poll_interval`."""
+
+    name = "sender"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.node = node_name(app)
+        # Fails at start-up, naming the file, when the configured DKIM key is missing or broken.
+        self.signer = load_signer(app.settings)
+        self.transport = make_transport(app)
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender")
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="sender")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True)
+
+    def describe(self) -> str:
+        signing = (
+            f"DKIM {self.signer.selector}._domainkey.{self.signer.domain}"
+            if self.signer
+            else "unsigned"
+        )
+        return f"sender via {self.transport.name} ({signing})"
+
+    async def _loop(self) -> None:
+        interval = self.app.settings.relay.poll_interval
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                done = await run_round(
+                    self.app, self.node, self.transport, self.signer, executor=self._executor
+                )
+            except Exception as exc:  # the database is down: keep the daemon up, try again later
+                log.error("send round failed", error=type(exc).__name__)
+                done = 0
+            if done == 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), interval)
