@@ -6,7 +6,13 @@ Exit status: 0 success, 1 a user error printed as one line, 2 a usage error (cli
 
 from __future__ import annotations
 
-from mailgate.cli import admin, directory, inbox  # noqa: F401  (each module registers its commands)
+from mailgate.cli import (  # noqa: F401  (each module registers its commands)
+    admin,
+    directory,
+    inbox,
+    outbound,
+    parse,
+)
 from mailgate.cli.root import cli, main
 
 __all__ = ["cli", "main"]

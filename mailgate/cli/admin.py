@@ -50,7 +50,7 @@ def serve(state: State) -> None:
         )
         for line in lines:
             click.echo(f"  {line}")
-        click.echo("  outbound sender and scheduler: not built yet in this version")
+        click.echo("  scheduler (reminders, digests): not built yet in this version")
         click.echo("stop with Ctrl-C")
 
     asyncio.run(daemon.run(app, ready))

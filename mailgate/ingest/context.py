@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
 
+from mailgate.forms import Alert, FieldError
 from mailgate.ingest.authn.verdict import Verdict
-from mailgate.store.models import InboundMessage, JournalAddress, Patient, ReplyThread
+from mailgate.store.models import Entry, InboundMessage, JournalAddress, Patient, ReplyThread
 
 
 class State(StrEnum):
@@ -70,8 +71,14 @@ class MessageContext:
     journal: JournalAddress | None = None
     from_address: str | None = None
     authn: Verdict | None = None  # DKIM/DMARC verdict from the preflight
-    text: str = ""
+    text: str = ""  # the patient's own text (quotes and signatures cut)
+    body: str = ""  # the whole chosen body, quotes included (answers typed into the quoted form)
+    attachments: int = 0
     form: str | None = None
+    fields: dict[str, object] = field(default_factory=dict)
+    errors: list[FieldError] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    entry: Entry | None = None
     decisions: list[Decision] = field(default_factory=list)
 
     @property

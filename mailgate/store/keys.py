@@ -134,9 +134,10 @@ def reencrypt(engine: Engine, ring: KeyRing, batch: int) -> Generator[int, None,
                 for row in rows:
                     row_id = row.id  # type: ignore[attr-defined]
                     for column in columns:
-                        plain = ring.open(
-                            getattr(row, column), table=table, column=column, row_id=row_id
-                        )
+                        value = getattr(row, column)
+                        if value is None:  # optional encrypted columns (e.g. no error yet)
+                            continue
+                        plain = ring.open(value, table=table, column=column, row_id=row_id)
                         setattr(
                             row, column, ring.seal(plain, table=table, column=column, row_id=row_id)
                         )

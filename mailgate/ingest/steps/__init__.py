@@ -4,12 +4,14 @@ the message's transaction), read top to bottom."""
 from __future__ import annotations
 
 from mailgate.ingest.pipeline import Preflight, Step
+from mailgate.ingest.steps.acknowledge import Acknowledge
 from mailgate.ingest.steps.authenticate import Authenticate
 from mailgate.ingest.steps.bounce import HandleBounce
 from mailgate.ingest.steps.classify import Classify
 from mailgate.ingest.steps.decode import Decode
 from mailgate.ingest.steps.extract import Extract
 from mailgate.ingest.steps.operator import OperatorMail
+from mailgate.ingest.steps.parse_fields import ParseFields
 from mailgate.ingest.steps.resolve import Resolve
 from mailgate.ingest.steps.store import StoreEntry
 from mailgate.ingest.steps.verify_sender import VerifySender
@@ -29,5 +31,7 @@ PIPELINE: list[Step] = [
     Authenticate(),
     Extract(),
     Classify(),
+    ParseFields(),
     StoreEntry(),
+    Acknowledge(),
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from mailgate import audit
+from mailgate import audit, outbound
 from mailgate.directory import consent
 from mailgate.ingest.context import MessageContext, Outcome, State
+from mailgate.ingest.notify import notify_clinician, send
 from mailgate.ingest.pipeline import StepEnv
 from mailgate.ingest.rules.autoreply import AutoReplyRule
 from mailgate.ingest.rules.optout import OptOutRule
@@ -43,4 +44,28 @@ class Classify:
             object_id=ctx.patient.id,
             detail=stream,
         )
+        # One confirmation to the patient, and their clinician is told (through the outbox).
+        what = _WHAT.get(stream, f"{stream} emails")
+        cause = f"inbound:{ctx.row.id}"
+        send(env, outbound.opt_out_confirmation(ctx.patient, what, cause=cause), "opt-out")
+        notify_clinician(
+            env,
+            ctx.patient,
+            "notice",
+            headline=f"A patient of yours opted out of {what}.",
+            details=(
+                f"Patient record: {ctx.patient.id}",
+                "Consent can be granted again with "
+                "`mailgate consent grant` once the patient asks for it.",
+            ),
+        )
         return Outcome(State.OPT_OUT, f"opted out of {stream}")
+
+
+_WHAT = {
+    "milestones": "milestone reminders",
+    "checkins": "check-in emails",
+    "group": "group emails",
+    "measures": "questionnaires",
+    "journal": "the journal address",
+}

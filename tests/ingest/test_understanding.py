@@ -1,0 +1,173 @@
+"""Reply understanding inside the pipeline: fields stored encrypted with the entry, safety alerts
+raised and the clinician told, confirmations (and their daily limit), opt-out notices, and the
+`mailgate parse` / `mailgate entries` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from mailgate.directory import patients
+from mailgate.store.models import AuditEvent, Entry, OutboxMessage, SafetyAlert
+from mailgate.threads import open_thread
+from tests.mail import PATIENT, Gateway, reply
+
+MILESTONE = (
+    "Mood (1-10): 8 out of 10\n"
+    "Sleep (hours per night): 7.5h\n"
+    "Milestone: I walked to the park\nand back, twice this week.\n"
+    "Category: 4\n"
+)
+
+
+def _fields(gateway: Gateway) -> list[dict[str, Any]]:
+    app = gateway.app
+    with app.session(readonly=True) as session:
+        rows = session.exec(select(Entry).order_by(col(Entry.created_at))).all()
+        return [
+            json.loads(
+                app.ring.open_text(row.fields_ct, table="entry", column="fields_ct", row_id=row.id)
+            )
+            for row in rows
+            if row.fields_ct is not None
+        ]
+
+
+def _outbox(gateway: Gateway) -> list[OutboxMessage]:
+    with gateway.app.session(readonly=True) as session:
+        return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.created_at))))
+
+
+def _raw(gateway: Gateway, row: OutboxMessage) -> str:
+    return gateway.app.ring.open_text(
+        row.raw_ct, table="outbox_message", column="raw_ct", row_id=row.id
+    )
+
+
+def test_fields_are_stored_and_the_patient_gets_one_confirmation(gateway: Gateway) -> None:
+    row = gateway.deliver(reply(MILESTONE))
+    assert (row.state, row.reason) == ("accepted", "entry stored (milestone)")
+    (stored,) = _fields(gateway)
+    assert stored["fields"] == {
+        "mood": 8,
+        "sleep_hours": 7.5,
+        "milestone": "I walked to the park\nand back, twice this week.",
+        "category": "activities",
+    }
+    assert stored["errors"] == []
+    (confirmation,) = _outbox(gateway)
+    assert (confirmation.kind, confirmation.purpose) == ("confirmation", "service")
+    assert confirmation.patient_id == row.patient_id
+    assert "Sleep" not in (confirmation.reason or "")
+    message = _raw(gateway, confirmation)
+    assert "Subject: We received your reply" in message
+    headers, body = message.replace("\r\n", "\n").split("\n\n", 1)
+    assert "walked to the park" not in headers  # never in the subject or any header
+    assert "Category: activities" in body  # the confirmation echoes what was recorded
+
+
+def test_unreadable_answers_are_errors_and_the_patient_is_asked_again(gateway: Gateway) -> None:
+    row = gateway.deliver(reply("Mood (1-10): 14\nMilestone: I called my sister.\n"))
+    assert (row.state, row.reason) == (
+        "accepted",
+        "entry stored (milestone); 1 field(s) unreadable",
+    )
+    (stored,) = _fields(gateway)
+    assert "mood" not in stored["fields"]  # never a stored guess
+    assert [e["field"] for e in stored["errors"]] == ["mood"]
+    (confirmation,) = _outbox(gateway)
+    assert "Mood" in _raw(gateway, confirmation)
+
+
+def test_confirmations_are_limited_per_day(gateway: Gateway) -> None:
+    limit = gateway.app.settings.ingest.acknowledgements_per_day
+    for index in range(limit + 2):
+        row = gateway.deliver(reply(f"Milestone: step {index}\n"))
+    assert row.reason.endswith("no confirmation (daily limit)")
+    assert len(_outbox(gateway)) == limit
+
+
+def test_phq9_item9_raises_an_urgent_alert_and_tells_the_clinician(gateway: Gateway) -> None:
+    app = gateway.app
+    with app.session() as session:
+        patient = patients.get(app, session, PATIENT)
+        thread = open_thread(app, session, patient, form="phq9", purpose="measures")
+    answers = "\n".join(f"{n}. {1 if n == 9 else 0}" for n in range(1, 10))
+    row = gateway.deliver(reply(answers + "\n"), subject=thread.id)
+    assert row.state == "accepted"
+    (stored,) = _fields(gateway)
+    assert stored["fields"]["total"] == 1
+    with app.session(readonly=True) as session:
+        (alert,) = session.exec(select(SafetyAlert)).all()
+        events = [e.action for e in session.exec(select(AuditEvent)).all()]
+    assert (alert.rule, alert.severity, alert.acked_at) == ("phq9_item9", "urgent", None)
+    assert "alert.raise" in events
+    kinds = sorted(m.kind for m in _outbox(gateway))
+    assert kinds == ["alert", "confirmation"]
+    notice = next(m for m in _outbox(gateway) if m.kind == "alert")
+    assert notice.clinician_id is not None and notice.patient_id is None
+
+
+def test_auto_replies_and_bounces_get_no_confirmation(gateway: Gateway) -> None:
+    gateway.deliver(reply("I am away until Monday.", headers={"Auto-Submitted": "auto-replied"}))
+    gateway.deliver(reply("Mood (1-10): 5\n", sender="Someone Else <other@example.net>"))
+    assert _outbox(gateway) == []
+
+
+def test_opt_out_confirms_once_and_tells_the_clinician(gateway: Gateway) -> None:
+    row = gateway.deliver(reply("STOP\n"))
+    assert row.state == "opt_out"
+    kinds = sorted(m.kind for m in _outbox(gateway))
+    assert kinds == ["clinician_notice", "opt_out"]
+    confirmation = next(m for m in _outbox(gateway) if m.kind == "opt_out")
+    assert confirmation.state != "refused", confirmation.reason
+
+
+def test_entries_command_lists_and_audits(gateway: Gateway) -> None:
+    gateway.deliver(reply(MILESTONE))
+    listing = json.loads(gateway.instance.ok("entries", "--patient", PATIENT, "--json"))
+    assert [e["form"] for e in listing] == ["milestone"]
+    assert listing[0]["fields"]["mood"] == 8
+    assert "walked to the park" in gateway.instance.ok("entries")
+    with gateway.app.session(readonly=True) as session:
+        actions = [e.action for e in session.exec(select(AuditEvent)).all()]
+    assert actions.count("entry.read") == 2
+    unknown = gateway.instance.cli("entries", "--patient", "nobody@example.org")
+    assert unknown.exit_code == 1
+
+
+def test_parse_command_prints_the_contract(gateway: Gateway, tmp_path: Path) -> None:
+    path = tmp_path / "reply.eml"
+    path.write_bytes(
+        reply(MILESTONE + "\nOn Mon, 3 Mar 2025 at 09:12, Care <c@x.org> wrote:\n> Mood (1-10):\n")
+    )
+    data = json.loads(gateway.instance.ok("parse", "--form", "milestone", str(path), "--json"))
+    assert set(data) == {"kind", "form", "fields", "errors", "alerts", "text"}
+    assert (data["kind"], data["form"], data["errors"], data["alerts"]) == (
+        "reply",
+        "milestone",
+        [],
+        [],
+    )
+    assert data["fields"]["category"] == "activities"
+    assert "wrote:" not in data["text"]
+    path.write_bytes(reply("STOP\n"))
+    assert (
+        json.loads(gateway.instance.ok("parse", "--form", "checkin", str(path), "--json"))["kind"]
+        == "opt_out"
+    )
+    assert "kind   opt_out" in gateway.instance.ok("parse", "--form", "checkin", str(path))
+    # Nothing was stored by a dry run.
+    assert _fields(gateway) == []
+
+
+def test_key_rotation_covers_mail_tables_with_empty_optional_columns(gateway: Gateway) -> None:
+    """Spool rows without an error and threads without sent text have NULL envelopes."""
+    gateway.deliver(reply(MILESTONE))
+    gateway.instance.ok("keys", "rotate")
+    listing = json.loads(gateway.instance.ok("entries", "--json"))
+    assert listing[0]["fields"]["mood"] == 8
+    assert gateway.instance.ok("audit", "verify")
