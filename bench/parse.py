@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import email
 import time
-from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
 from mailgate.forms import get_form
+from mailgate.parse.policy import POLICY
 from mailgate.parse.read import read_reply
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "parse" / "fixtures"
@@ -32,7 +32,7 @@ def main() -> None:
     cpu = time.process_time()
     for _ in range(args.rounds):
         for raw in raws:
-            msg = email.message_from_bytes(raw, policy=policy.default)
+            msg = email.message_from_bytes(raw, policy=POLICY)
             assert isinstance(msg, EmailMessage)
             read_reply(msg, form)
     elapsed = time.perf_counter() - start

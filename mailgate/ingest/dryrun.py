@@ -7,7 +7,6 @@ is never stored, then reads the form with `mailgate.parse`, so a dry run and rea
 from __future__ import annotations
 
 import email
-from email import policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -16,6 +15,7 @@ from mailgate.ingest.context import MessageContext, Route
 from mailgate.ingest.rules.autoreply import AutoReplyRule
 from mailgate.ingest.rules.dsn import BounceRule
 from mailgate.ingest.rules.optout import OptOutRule
+from mailgate.parse.policy import POLICY
 from mailgate.parse.read import read_reply
 from mailgate.store.models import InboundMessage
 
@@ -25,7 +25,7 @@ KIND_RULES = (("bounce", BounceRule()), ("auto_reply", AutoReplyRule()), ("opt_o
 
 def dry_run(raw: bytes, form: FormSpec, *, mail_from: str = "") -> dict[str, Any]:
     """The contract JSON of DESIGN.md §4 for one raw message."""
-    msg = email.message_from_bytes(raw, policy=policy.default)
+    msg = email.message_from_bytes(raw, policy=POLICY)
     assert isinstance(msg, EmailMessage)
     reading = read_reply(msg, form)
     transient = InboundMessage(

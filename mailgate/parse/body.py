@@ -62,10 +62,19 @@ def _param(part: Message, name: str) -> str:
 
 
 def _content_type(part: Message) -> str:
-    ctype = part.get_content_type()
+    """The part's type, read from the raw header.
+
+    `policy.default` parses a header into an object on every access; a reply's walk asks for the
+    type of each part several times, and that parsing was most of the time of reading a reply.
+    """
+    raw = next((value for name, value in part.raw_items() if name.lower() == "content-type"), None)
+    if raw is None:
+        return part.get_default_type()
+    ctype = str(raw).split(";", 1)[0].strip().lower()
     maintype, _, subtype = ctype.partition("/")
     # RFC 2045 §5.2: a syntactically invalid Content-Type ("text/") is treated as text/plain.
-    return ctype if maintype and subtype else "text/plain"
+    valid = maintype and subtype and " " not in ctype and "/" not in subtype
+    return ctype if valid else "text/plain"
 
 
 def _leaf(part: Message, depth: int) -> _Found:
@@ -76,7 +85,7 @@ def _leaf(part: Message, depth: int) -> _Found:
         part.get_content_disposition() == "attachment" or ctype.startswith("message/")
     ):
         found.attachments = 1
-    elif ctype == "text/plain" or part.get_content_maintype() == "multipart":
+    elif ctype == "text/plain" or ctype.startswith("multipart/"):
         # A multipart whose boundary is missing stays unparsed text: the best text we have.
         found.plain.append(part)
     elif ctype == "text/html":
@@ -90,11 +99,12 @@ def _walk(part: Message, depth: int = 0) -> _Found:
     if depth >= MAX_DEPTH:
         return _Found(attachments=1)
     # message/rfc822 also has a list payload, but a forwarded mail is an attachment, not body.
-    is_container = part.get_content_maintype() == "multipart"
+    ctype = _content_type(part)
+    is_container = ctype.startswith("multipart/")
     subparts = _subparts(part) if is_container and part.is_multipart() else []
     if not subparts:
         return _leaf(part, depth)
-    subtype = part.get_content_subtype()
+    subtype = ctype.partition("/")[2]
     children = [_walk(sub, depth + 1) for sub in subparts]
     found = _Found()
     if subtype == "alternative":
