@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mailgate import addresses, threads
 from mailgate.cli import output
 from mailgate.cli.root import State, cli, pass_state
 from mailgate.directory import clinicians, consent, groups, patients, validate
@@ -74,7 +75,13 @@ def patient_show(state: State, email: str, as_json: bool) -> None:
     app = state.app()
     with app.session() as session:
         item = patients.show(app, session, email)
-    output.record(item, as_json)
+        # The standing journal address the patient writes to between sessions (made on first use).
+        journal = threads.journal_address(app, session, patients.get(app, session, email))
+        data = {**output.to_json(item), "journal_address": addresses.journal_address(app, journal)}
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.record_dict(data)
 
 
 @patient.command("export")

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from mailgate import addresses
 from mailgate.directory import patients
 from mailgate.store.models import AuditEvent, Entry, OutboxMessage, SafetyAlert
 from mailgate.threads import open_thread
@@ -171,3 +172,31 @@ def test_key_rotation_covers_mail_tables_with_empty_optional_columns(gateway: Ga
     listing = json.loads(gateway.instance.ok("entries", "--json"))
     assert listing[0]["fields"]["mood"] == 8
     assert gateway.instance.ok("audit", "verify")
+
+
+def test_patient_show_gives_the_standing_journal_address_and_it_takes_entries(
+    gateway: Gateway,
+) -> None:
+    shown = json.loads(gateway.instance.ok("patient", "show", PATIENT, "--json"))
+    address = shown["journal_address"]
+    assert address.startswith("journal+") and address.endswith("@reply.example.org")
+    again = json.loads(gateway.instance.ok("patient", "show", PATIENT, "--json"))
+    signer = addresses.signer(gateway.app)
+    domains = ["reply.example.org"]
+    # Each show signs afresh (the expiry moves on); both name the same standing journal address.
+    assert (
+        signer.verify_address(again["journal_address"], domains=domains).subject
+        == signer.verify_address(address, domains=domains).subject
+        == gateway.journal.id
+    )
+    from mailgate.ingest.context import Route
+
+    row = gateway.deliver(
+        reply("Today I noticed I was calmer at work.\n"),
+        route=Route.JOURNAL,
+        subject=gateway.journal.id,
+    )
+    assert row.state == "accepted"
+    listing = json.loads(gateway.instance.ok("entries", "--json"))
+    assert listing[0]["form"] == "journal"
+    assert listing[0]["fields"]["entry"] == "Today I noticed I was calmer at work."
