@@ -84,6 +84,20 @@ def patient_show(state: State, email: str, as_json: bool) -> None:
         output.record_dict(data)
 
 
+@patient.command("journal-revoke")
+@click.argument("email")
+@pass_state
+def patient_journal_revoke(state: State, email: str) -> None:
+    """Revoke the patient's journal address (mail to it is refused from now on); the next
+    `patient show` gives them a new one."""
+    app = state.app()
+    with app.session() as session:
+        patient = patients.get(app, session, email)
+        journal = threads.journal_address(app, session, patient)
+        threads.revoke_journal(app, session, journal)
+    click.echo("journal address revoked")
+
+
 @patient.command("export")
 @click.argument("email")
 @pass_state

@@ -200,3 +200,19 @@ def test_patient_show_gives_the_standing_journal_address_and_it_takes_entries(
     listing = json.loads(gateway.instance.ok("entries", "--json"))
     assert listing[0]["form"] == "journal"
     assert listing[0]["fields"]["entry"] == "Today I noticed I was calmer at work."
+
+
+def test_a_revoked_journal_address_is_refused_and_replaced(gateway: Gateway) -> None:
+    before = json.loads(gateway.instance.ok("patient", "show", PATIENT, "--json"))
+    assert "revoked" in gateway.instance.ok("patient", "journal-revoke", PATIENT)
+    from mailgate.ingest.context import Route
+
+    row = gateway.deliver(reply("late entry\n"), route=Route.JOURNAL, subject=gateway.journal.id)
+    assert (row.state, row.reason) == ("quarantined", "journal address revoked")
+    after = json.loads(gateway.instance.ok("patient", "show", PATIENT, "--json"))
+    signer = addresses.signer(gateway.app)
+    domains = ["reply.example.org"]
+    assert (
+        signer.verify_address(after["journal_address"], domains=domains).subject
+        != signer.verify_address(before["journal_address"], domains=domains).subject
+    )
