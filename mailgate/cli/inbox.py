@@ -8,7 +8,8 @@ from mailgate import inbox
 from mailgate.cli import output
 from mailgate.cli.root import State, cli, pass_state
 from mailgate.ingest.context import State as MessageState
-from mailgate.ingest.worker import node_name, process_due
+from mailgate.ingest.worker import process_due
+from mailgate.workqueue import node_name
 
 
 @cli.group("inbox")

@@ -12,14 +12,10 @@ encrypted); a temporary failure puts it back in the spool with exponential backo
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from mailgate import audit, metrics
@@ -30,44 +26,24 @@ from mailgate.ingest.steps import PIPELINE, PREFLIGHT
 from mailgate.log import get_logger
 from mailgate.store.models import InboundMessage
 from mailgate.store.types import utcnow
+from mailgate.workqueue import PollingService, claim_due
 
 log = get_logger("mailgate.ingest")
 
 
-def node_name(app: App) -> str:
-    return app.settings.instance.node or socket.gethostname()[:64]
-
-
 def claim(app: App, node: str, batch: int, ids: list[uuid.UUID] | None = None) -> list[uuid.UUID]:
     """Mark up to `batch` due messages as this node's; return their ids."""
-    now = utcnow()
-    stale = now - timedelta(seconds=app.settings.ingest.lease_seconds)
-    due = or_(
-        and_(
-            col(InboundMessage.state) == State.SPOOLED, col(InboundMessage.next_attempt_at) <= now
-        ),
-        and_(col(InboundMessage.state) == State.PROCESSING, col(InboundMessage.claimed_at) < stale),
+    return claim_due(
+        app,
+        InboundMessage,
+        ready=[State.SPOOLED],
+        working=State.PROCESSING,
+        lease_seconds=app.settings.ingest.lease_seconds,
+        order_by=col(InboundMessage.received_at),
+        node=node,
+        batch=batch,
+        ids=ids,
     )
-    with app.session() as session:
-        query = select(InboundMessage.id).where(due)
-        if ids is not None:
-            query = query.where(col(InboundMessage.id).in_(ids))
-        query = query.order_by(col(InboundMessage.received_at)).limit(batch)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        claimed = list(session.exec(query).all())
-        if claimed:
-            session.execute(
-                update(InboundMessage)
-                .where(col(InboundMessage.id).in_(claimed))
-                .values(
-                    state=State.PROCESSING,
-                    claimed_by=node,
-                    claimed_at=now,
-                    attempts=col(InboundMessage.attempts) + 1,
-                )
-            )
-    return claimed
 
 
 def _open(app: App, row: InboundMessage, column: str) -> bytes:
@@ -173,48 +149,20 @@ def process_due(app: App, node: str, batch: int, ids: list[uuid.UUID] | None = N
     return len(claimed)
 
 
-class IngestWorker:
+class IngestWorker(PollingService):
     """The daemon service: processes the spool, woken by new mail or by its poll interval."""
 
     name = "ingest"
 
     def __init__(self, app: App) -> None:
-        self.app = app
-        self.node = node_name(app)
-        self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="ingest-worker")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._executor.shutdown(wait=True)
+        super().__init__(app)
+        self.poll_interval = app.settings.ingest.poll_interval
 
     def describe(self) -> str:
         return f"ingest worker as node {self.node}"
 
-    async def _loop(self) -> None:
+    async def run_round(self) -> int:
         loop = asyncio.get_running_loop()
-        settings = self.app.settings.ingest
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                done = await loop.run_in_executor(
-                    self._executor, process_due, self.app, self.node, settings.batch
-                )
-            except Exception as exc:  # the database is down: keep the daemon up, try again later
-                log.error("ingest round failed", error=type(exc).__name__)
-                done = 0
-            if done == 0 and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), settings.poll_interval)
+        return await loop.run_in_executor(
+            self._executor, process_due, self.app, self.node, self.app.settings.ingest.batch
+        )

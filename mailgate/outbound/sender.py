@@ -13,19 +13,16 @@ hard bounces (and suppress it at the limit).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from mailgate import audit, suppression
 from mailgate.app import App
-from mailgate.ingest.worker import node_name
 from mailgate.log import get_logger
 from mailgate.outbound.api import TABLE, seal
 from mailgate.outbound.delivery import RelayTransport
@@ -35,6 +32,7 @@ from mailgate.outbound.signing import DkimSigner, load_signer
 from mailgate.outbound.transport import Delivery, Outgoing, Transport
 from mailgate.store.models import OutboxAttempt, OutboxMessage
 from mailgate.store.types import utcnow
+from mailgate.workqueue import PollingService, claim_due, node_name
 
 log = get_logger("mailgate.send")
 
@@ -50,37 +48,17 @@ def claim(
     app: App, node: str, batch: int, ids: Sequence[uuid.UUID] | None = None
 ) -> list[uuid.UUID]:
     """Mark up to `batch` due messages as this node's; return their ids."""
-    now = utcnow()
-    stale = now - timedelta(seconds=app.settings.relay.lease_seconds)
-    due = or_(
-        and_(
-            col(OutboxMessage.state).in_([s.value for s in DUE_STATES]),
-            col(OutboxMessage.next_attempt_at) <= now,
-        ),
-        and_(
-            col(OutboxMessage.state) == OutboxState.SENDING, col(OutboxMessage.claimed_at) < stale
-        ),
+    return claim_due(
+        app,
+        OutboxMessage,
+        ready=[s.value for s in DUE_STATES],
+        working=OutboxState.SENDING.value,
+        lease_seconds=app.settings.relay.lease_seconds,
+        order_by=col(OutboxMessage.next_attempt_at),
+        node=node,
+        batch=batch,
+        ids=ids,
     )
-    with app.session() as session:
-        query = select(OutboxMessage.id).where(due)
-        if ids is not None:
-            query = query.where(col(OutboxMessage.id).in_(ids))
-        query = query.order_by(col(OutboxMessage.next_attempt_at)).limit(batch)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        claimed = list(session.exec(query).all())
-        if claimed:
-            session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(claimed))
-                .values(
-                    state=OutboxState.SENDING.value,
-                    claimed_by=node,
-                    claimed_at=now,
-                    attempts=col(OutboxMessage.attempts) + 1,
-                )
-            )
-    return claimed
 
 
 def load(
@@ -245,35 +223,17 @@ def deliver_now(
     return asyncio.run(run())
 
 
-class SenderService:
+class SenderService(PollingService):
     """The daemon service: delivers the outbox, polling at `relay.poll_interval`."""
 
     name = "sender"
 
     def __init__(self, app: App) -> None:
-        self.app = app
-        self.node = node_name(app)
+        super().__init__(app)
+        self.poll_interval = app.settings.relay.poll_interval
         # Fails at start-up, naming the file, when the configured DKIM key is missing or broken.
         self.signer = load_signer(app.settings)
         self.transport = make_transport(app)
-        self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender")
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="sender")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._executor.shutdown(wait=True)
 
     def describe(self) -> str:
         signing = (
@@ -283,17 +243,7 @@ class SenderService:
         )
         return f"sender via {self.transport.name} ({signing})"
 
-    async def _loop(self) -> None:
-        interval = self.app.settings.relay.poll_interval
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                done = await run_round(
-                    self.app, self.node, self.transport, self.signer, executor=self._executor
-                )
-            except Exception as exc:  # the database is down: keep the daemon up, try again later
-                log.error("send round failed", error=type(exc).__name__)
-                done = 0
-            if done == 0 and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), interval)
+    async def run_round(self) -> int:
+        return await run_round(
+            self.app, self.node, self.transport, self.signer, executor=self._executor
+        )
