@@ -6,13 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, delete
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from mailgate import audit
 from mailgate.app import App
-from mailgate.errors import Conflict, InvalidInput, NotFound
+from mailgate.errors import Conflict, InvalidInput
 from mailgate.ingest.context import FINAL_STATES, State
+from mailgate.store.lookup import by_id_prefix
 from mailgate.store.models import InboundMessage
 from mailgate.store.types import utcnow
 
@@ -64,21 +65,7 @@ def _item(row: InboundMessage) -> InboxItem:
 
 def find(session: Session, ident: str) -> InboundMessage:
     """A message by its id, or by a unique prefix of at least 8 characters."""
-    ident = ident.strip().lower()
-    try:
-        row = session.get(InboundMessage, uuid.UUID(ident))
-    except ValueError:
-        if len(ident) < 8:
-            raise InvalidInput("give a message id or at least its first 8 characters") from None
-        rows = session.exec(
-            select(InboundMessage).where(cast(InboundMessage.id, String).like(f"{ident}%")).limit(2)
-        ).all()
-        if len(rows) > 1:
-            raise InvalidInput(f"more than one message id starts with {ident}") from None
-        row = rows[0] if rows else None
-    if row is None:
-        raise NotFound(f"no inbound message {ident}")
-    return row
+    return by_id_prefix(session, InboundMessage, ident, "inbound message")
 
 
 def list_messages(session: Session, state: str | None = None, limit: int = 100) -> list[InboxItem]:

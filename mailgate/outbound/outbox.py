@@ -7,14 +7,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast
 from sqlmodel import Session, col, select
 
 from mailgate import audit
 from mailgate.app import App
-from mailgate.errors import Conflict, InvalidInput, NotFound
+from mailgate.errors import Conflict
 from mailgate.outbound.api import TABLE
 from mailgate.outbound.kinds import OutboxState
+from mailgate.store.lookup import by_id_prefix
 from mailgate.store.models import OutboxMessage
 from mailgate.store.types import utcnow
 
@@ -75,21 +75,7 @@ def _item(row: OutboxMessage) -> OutboxItem:
 
 def find(session: Session, ident: str) -> OutboxMessage:
     """A message by its id, or by a unique prefix of at least 8 characters."""
-    ident = ident.strip().lower()
-    try:
-        row = session.get(OutboxMessage, uuid.UUID(ident))
-    except ValueError:
-        if len(ident) < 8:
-            raise InvalidInput("give a message id or at least its first 8 characters") from None
-        rows = session.exec(
-            select(OutboxMessage).where(cast(OutboxMessage.id, String).like(f"{ident}%")).limit(2)
-        ).all()
-        if len(rows) > 1:
-            raise InvalidInput(f"more than one message id starts with {ident}") from None
-        row = rows[0] if rows else None
-    if row is None:
-        raise NotFound(f"no outbox message {ident}")
-    return row
+    return by_id_prefix(session, OutboxMessage, ident, "outbox message")
 
 
 def list_messages(session: Session, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
