@@ -76,7 +76,7 @@ def patient_show(state: State, email: str, as_json: bool) -> None:
     with app.session() as session:
         item = patients.show(app, session, email)
         # The standing journal address the patient writes to between sessions (made on first use).
-        journal = threads.journal_address(app, session, patients.get(app, session, email))
+        journal = threads.journal_address(app, session, patients.by_id(session, item.id))
         data = {**output.to_json(item), "journal_address": addresses.journal_address(app, journal)}
     if as_json:
         output.emit_json(data)
