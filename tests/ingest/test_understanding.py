@@ -4,6 +4,7 @@ raised and the clinician told, confirmations (and their daily limit), opt-out no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,24 @@ def test_a_revoked_journal_address_is_refused_and_replaced(gateway: Gateway) -> 
         signer.verify_address(after["journal_address"], domains=domains).subject
         != signer.verify_address(before["journal_address"], domains=domains).subject
     )
+
+
+def test_a_confirmation_that_cannot_be_composed_never_costs_the_entry(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    broken = tmp_path / "templates" / "mail"
+    broken.mkdir(parents=True)
+    (broken / "confirmation.txt.j2").write_text("Hello {{ name\n", encoding="utf-8")
+    settings = gateway.app.settings
+    practice = settings.practice.model_copy(update={"templates_dir": tmp_path / "templates"})
+    gateway.app = dataclasses.replace(
+        gateway.app, settings=settings.model_copy(update={"practice": practice})
+    )
+    row = gateway.deliver(reply(MILESTONE))
+    assert (row.state, row.reason) == (
+        "accepted",
+        "entry stored (milestone); confirmation not sent",
+    )
+    assert len(_fields(gateway)) == 1
+    (refused,) = _outbox(gateway)
+    assert refused.state == "refused"
