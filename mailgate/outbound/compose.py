@@ -22,7 +22,7 @@ from email.header import Header
 from email.headerregistry import Address
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,23 @@ SIGNED_HEADERS = (
 # whole value of a long header such as List-Unsubscribe on a continuation line).
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
-_WIRE = compat32.clone(linesep="\r\n", max_line_length=None)
+
+
+class _WirePolicy(Compat32):
+    """compat32 without its folding machinery for headers that need none.
+
+    Every header we write is already ASCII (names and subjects are RFC 2047 encoded first) and
+    single-line, and we do not fold, so `Name: value` is exactly what compat32 would produce; its
+    general path (a `Header` object per header) was two thirds of the cost of composing a message.
+    """
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE = _WirePolicy(linesep="\r\n", max_line_length=None)
 
 
 class RenderError(Exception):
@@ -159,7 +175,12 @@ def _mailbox(name: str, address: str) -> str:
 
 
 def build(settings: Settings, rendered: Rendered, headers: Headers) -> bytes:
-    """The message as sent: text and HTML alternatives, our headers, CRLF line ends.
+    """The message as sent: text and HTML alternatives, our headers, CRLF line ends."""
+    return message(settings, rendered, headers).as_bytes(policy=_WIRE)
+
+
+def message(settings: Settings, rendered: Rendered, headers: Headers) -> MIMEMultipart:
+    """The message as a MIME tree.
 
     Built with the stdlib's `compat32` MIME classes rather than `EmailMessage`: the modern policy
     parses every header it is given, which made composing three times slower. The boundary comes
@@ -187,4 +208,4 @@ def build(settings: Settings, rendered: Rendered, headers: Headers) -> bytes:
     # MIMEText takes a Charset object (documented); the stubs only admit a name.
     msg.attach(MIMEText(rendered.text, "plain", _UTF8_QP))  # type: ignore[arg-type]
     msg.attach(MIMEText(rendered.html, "html", _UTF8_QP))  # type: ignore[arg-type]
-    return msg.as_bytes(policy=_WIRE)
+    return msg
