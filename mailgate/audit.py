@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from mailgate.crypto import KeyRing
@@ -49,6 +50,34 @@ def _fields(event: AuditEvent) -> dict[str, str]:
     }
 
 
+_HELD = "mailgate.audit.head"
+
+
+def _held_by(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The head row, locked for this transaction (`SELECT … FOR UPDATE` once per transaction).
+
+    The lock is taken again when the (sub)transaction that took it is no longer on the current
+    chain: on PostgreSQL, rolling back a savepoint releases the row locks taken inside it, so a
+    head locked in a savepoint that was rolled back is not ours any more.
+    """
+    held = session.info.get(_HELD)
+    current = _held_by(session)
+    if held is not None:
+        taken_in, head = held
+        chain = current
+        while chain is not None:
+            if chain is taken_in:
+                return head  # type: ignore[no-any-return]
+            chain = chain.parent
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    session.info[_HELD] = (current, head)
+    return head
+
+
 def record(
     session: Session,
     ring: KeyRing,
@@ -61,7 +90,7 @@ def record(
     detail: str = "",
 ) -> AuditEvent:
     """Append one event in the caller's transaction (so it commits or rolls back with the change)."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    head = _locked_head(session)
     at = utcnow()
     event = AuditEvent(
         seq=head.seq + 1,
