@@ -25,7 +25,7 @@ from mailgate.app import open_app
 from mailgate.config import load
 from mailgate.directory import consent, groups, patients
 from mailgate.instance import init
-from mailgate.outbound import enqueue, enqueue_group, form_request, sender, signing
+from mailgate.outbound import enqueue_group, enqueue_many, form_request, sender, signing
 
 
 class CountingSink:
@@ -113,10 +113,9 @@ def main() -> None:
         queued = 0
         for first in range(0, len(people), args.batch):
             with app.session() as session:
-                for patient in people[first : first + args.batch]:
-                    queued += (
-                        enqueue(app, session, form_request(patient, "checkin")).state == "queued"
-                    )
+                requests = [form_request(p, "checkin") for p in people[first : first + args.batch]]
+                results = enqueue_many(app, session, requests)
+                queued += sum(r.state == "queued" for r in results)
         with app.session() as session:
             results = enqueue_group(
                 app, session, groups.get(session, "Bench group"), "group_feedback"

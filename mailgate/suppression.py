@@ -5,7 +5,9 @@ Addresses are kept only as blind indexes. The outbound policy gate asks `is_supp
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from collections.abc import Collection
+
+from sqlmodel import Session, col, select
 
 from mailgate import audit
 from mailgate.app import App
@@ -25,6 +27,26 @@ def _row(app: App, session: Session, address: str) -> Suppression:
 def is_suppressed(app: App, session: Session, address: str) -> bool:
     row = _row(app, session, address)
     return row.suppressed_at is not None
+
+
+def suppressed_among(app: App, session: Session, addresses: Collection[str]) -> set[str]:
+    """Which of these addresses are suppressed (one query per 500 addresses)."""
+    by_bidx: dict[str, list[str]] = {}
+    for address in addresses:
+        by_bidx.setdefault(app.ring.blind_index(KIND, normalise_address(address)), []).append(
+            address
+        )
+    keys, found = list(by_bidx), set[str]()
+    for start in range(0, len(keys), 500):
+        rows = session.exec(
+            select(Suppression.address_bidx).where(
+                col(Suppression.address_bidx).in_(keys[start : start + 500]),
+                col(Suppression.suppressed_at).is_not(None),
+            )
+        ).all()
+        for bidx in rows:
+            found.update(by_bidx[bidx])
+    return found
 
 
 def record_hard_bounce(app: App, session: Session, address: str, limit: int) -> bool:

@@ -20,9 +20,8 @@ from mailgate.store.types import utcnow
 DEFAULT_TTL = timedelta(days=30)
 
 
-def open_thread(
+def new_thread(
     app: App,
-    session: Session,
     patient: Patient,
     *,
     form: str,
@@ -30,6 +29,7 @@ def open_thread(
     sent_text: str | None = None,
     ttl: timedelta = DEFAULT_TTL,
 ) -> ReplyThread:
+    """A thread not yet in any session (the caller adds it once its message is allowed out)."""
     thread_id = uuid.uuid4()
     thread = ReplyThread(
         id=thread_id,
@@ -43,6 +43,21 @@ def open_thread(
         thread.sent_text_ct = app.ring.seal(
             sent_text, table="reply_thread", column="sent_text_ct", row_id=thread_id
         )
+    return thread
+
+
+def open_thread(
+    app: App,
+    session: Session,
+    patient: Patient,
+    *,
+    form: str,
+    purpose: str,
+    sent_text: str | None = None,
+    ttl: timedelta = DEFAULT_TTL,
+) -> ReplyThread:
+    """A new thread, written (flushed) in the caller's transaction."""
+    thread = new_thread(app, patient, form=form, purpose=purpose, sent_text=sent_text, ttl=ttl)
     session.add(thread)
     session.flush()
     return thread

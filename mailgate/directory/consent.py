@@ -7,6 +7,8 @@ purpose. The outbound policy gate asks `is_active` before anything is sent.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -42,6 +44,27 @@ def _view(row: Consent) -> ConsentView:
 
 def is_active(session: Session, patient: Patient, purpose: str) -> bool:
     return _active(session, patient, validate.purpose(purpose)) is not None
+
+
+# Bound parameters per IN list: far below SQLite's limit (32,766), and a plan PostgreSQL caches.
+_CHUNK = 500
+
+
+def active_among(
+    session: Session, patient_ids: Collection[uuid.UUID], purposes: Sequence[str]
+) -> set[tuple[uuid.UUID, str]]:
+    """Which (patient, purpose) pairs of these patients and purposes have active consent."""
+    ids, found = list(patient_ids), set[tuple[uuid.UUID, str]]()
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.exec(
+            select(Consent.patient_id, Consent.purpose).where(
+                col(Consent.patient_id).in_(ids[start : start + _CHUNK]),
+                col(Consent.purpose).in_(purposes),
+                col(Consent.revoked_at).is_(None),
+            )
+        ).all()
+        found.update((patient_id, purpose) for patient_id, purpose in rows)
+    return found
 
 
 def grant(app: App, session: Session, email: str, purpose: str, method: str = "cli") -> ConsentView:

@@ -4,6 +4,7 @@ The entry point for every caller (the ingest worker's confirmations and opt-out 
 scheduler's reminders and digests, the CLI's `send`) is
 
     enqueue(app, session, request) -> OutboxResult          # one patient or one clinician
+    enqueue_many(app, session, requests) -> [OutboxResult]  # a batch (e.g. the due reminders)
     enqueue_group(app, session, group, form) -> [OutboxResult]   # fan-out (or BCC) to members
 
 with a request from the constructors (`form_request`, `confirmation`, `opt_out_confirmation`,
@@ -11,7 +12,7 @@ with a request from the constructors (`form_request`, `confirmation`, `opt_out_c
 commits with its cause. Only the sender (`mailgate.outbound.sender`) ever opens an SMTP connection.
 """
 
-from mailgate.outbound.api import OutboxResult, enqueue, enqueue_group
+from mailgate.outbound.api import OutboxResult, enqueue, enqueue_group, enqueue_many
 from mailgate.outbound.kinds import FORM_PURPOSES, Kind, OutboxState, Purpose
 from mailgate.outbound.request import (
     OutboundRequest,
@@ -36,6 +37,7 @@ __all__ = [
     "digest",
     "enqueue",
     "enqueue_group",
+    "enqueue_many",
     "form_request",
     "opt_out_confirmation",
 ]

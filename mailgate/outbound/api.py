@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from typing import Any
 
@@ -32,6 +32,7 @@ from mailgate.log import get_logger
 from mailgate.outbound import compose
 from mailgate.outbound.kinds import FORM_TITLES, OutboxState
 from mailgate.outbound.policy import CONTENT_RULES, ENVELOPE_RULES, Refusal, judge
+from mailgate.outbound.policy.facts import Facts
 from mailgate.outbound.request import Candidate, OutboundRequest, Recipient, form_request
 from mailgate.store.models import OutboxMessage, Patient, PatientGroup, ReplyThread
 
@@ -79,10 +80,28 @@ def _recipient(app: App, request: OutboundRequest) -> Recipient:
 
 def enqueue(app: App, session: Session, request: OutboundRequest) -> OutboxResult:
     """Compose, judge and store one message in the caller's transaction."""
+    return enqueue_many(app, session, [request])[0]
+
+
+def enqueue_many(
+    app: App, session: Session, requests: Sequence[OutboundRequest]
+) -> list[OutboxResult]:
+    """Compose, judge and store several messages (one result each, in order) in the caller's
+    transaction; the gate's lookups are asked once for the whole batch."""
     # The gate's queries need not see our own pending rows, and flushing before each of them
-    # was a third of the cost: rows go out with the next flush (or the caller's commit).
+    # was a third of the cost: rows go out together at the end.
     with session.no_autoflush:
-        return _enqueue(app, session, request, [_recipient(app, request)])
+        recipients = [_recipient(app, request) for request in requests]
+        facts = Facts(app, session)
+        if len(requests) > 1:
+            facts.preload(recipients, {request.purpose for request in requests})
+        batch = _Batch()
+        results = [
+            _enqueue(app, session, batch, Candidate(request, [recipient], facts))
+            for request, recipient in zip(requests, recipients, strict=True)
+        ]
+        batch.write(session)
+    return results
 
 
 def enqueue_group(
@@ -95,20 +114,41 @@ def enqueue_group(
     requests = [form_request(member, form, cause=cause) for member in members]
     requests = [_with_group(r, group.id) for r in requests]
     if app.settings.practice.group_delivery == "fanout":
-        return [enqueue(app, session, request) for request in requests]
+        return enqueue_many(app, session, requests)
     # BCC: members the envelope rules refuse get their own refused row; the rest share one.
-    results, passed = [], []
-    for request in requests:
-        recipient = _patient(app, request.patient)  # type: ignore[arg-type]
-        refusal = judge(ENVELOPE_RULES, app, session, Candidate(request, [recipient]))
-        if refusal is None:
-            passed.append(recipient)
-        else:
-            results.append(_refuse(app, session, request, [recipient], refusal))
-    if passed:
-        # The shared row stands for all of them (its patient_id is cleared when it is stored).
-        results.append(_enqueue(app, session, requests[0], passed, bcc=True))
+    with session.no_autoflush:
+        recipients = [_patient(app, r.patient) for r in requests]  # type: ignore[arg-type]
+        facts = Facts(app, session)
+        facts.preload(recipients, {requests[0].purpose})
+        batch, results, passed = _Batch(), [], []
+        for request, recipient in zip(requests, recipients, strict=True):
+            candidate = Candidate(request, [recipient], facts)
+            refusal = judge(ENVELOPE_RULES, app, session, candidate)
+            if refusal is None:
+                passed.append(recipient)
+            else:
+                results.append(_refuse(app, session, batch, candidate, refusal))
+        if passed:
+            # The shared row stands for all of them (its patient_id is cleared when it is stored).
+            shared = Candidate(requests[0], passed, facts)
+            results.append(_enqueue(app, session, batch, shared, bcc=True))
+        batch.write(session)
     return results
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The rows of one call, written together at its end: threads first, because outbox rows
+    refer to them and the unit of work does not order inserts between unrelated models."""
+
+    threads: list[ReplyThread] = field(default_factory=list)
+    rows: list[OutboxMessage] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        if self.threads:
+            session.add_all(self.threads)
+            session.flush()
+        session.add_all(self.rows)
 
 
 def _with_group(request: OutboundRequest, group_id: uuid.UUID) -> OutboundRequest:
@@ -123,24 +163,18 @@ def _with_group(request: OutboundRequest, group_id: uuid.UUID) -> OutboundReques
 
 
 def _enqueue(
-    app: App,
-    session: Session,
-    request: OutboundRequest,
-    recipients: Sequence[Recipient],
-    *,
-    bcc: bool = False,
+    app: App, session: Session, batch: _Batch, candidate: Candidate, *, bcc: bool = False
 ) -> OutboxResult:
-    candidate = Candidate(request, recipients)
     if not bcc:
         refusal = judge(ENVELOPE_RULES, app, session, candidate)
         if refusal is not None:
-            return _refuse(app, session, request, recipients, refusal)
+            return _refuse(app, session, batch, candidate, refusal)
     try:
-        return _compose_and_store(app, session, candidate, bcc=bcc)
+        return _compose_and_store(app, session, batch, candidate, bcc=bcc)
     except compose.RenderError as exc:
-        return _refuse(app, session, request, recipients, Refusal("render", exc.reason))
+        return _refuse(app, session, batch, candidate, Refusal("render", exc.reason))
     except _Refused as exc:
-        return _refuse(app, session, request, recipients, exc.refusal)
+        return _refuse(app, session, batch, candidate, exc.refusal)
 
 
 def _context(app: App, request: OutboundRequest, greeting: str) -> dict[str, Any]:
@@ -181,7 +215,7 @@ def _headers(
 
 
 def _compose_and_store(
-    app: App, session: Session, candidate: Candidate, *, bcc: bool
+    app: App, session: Session, batch: _Batch, candidate: Candidate, *, bcc: bool
 ) -> OutboxResult:
     request = candidate.request
     rendered = _render(app, candidate, bcc=bcc)
@@ -190,9 +224,8 @@ def _compose_and_store(
     if request.patient is not None and not bcc:
         # The message takes its thread's id, so the thread's Message-ID is the message's own
         # (`<id-hex@reply_domain>`), and the thread keeps the text the patient will quote.
-        thread = threads.open_thread(
+        thread = threads.new_thread(
             app,
-            session,
             request.patient,
             form=request.form or request.kind.value,
             purpose=request.purpose.value,
@@ -204,9 +237,7 @@ def _compose_and_store(
         thread.message_id = message_id
     candidate.headers = _headers(app, candidate, thread, message_id, bcc=bcc)
     refusal = judge(CONTENT_RULES, app, session, candidate)
-    if refusal is not None:
-        if thread is not None:  # nothing of a refused message stays behind
-            session.delete(thread)
+    if refusal is not None:  # the thread was never added: nothing of the message stays behind
         raise _Refused(refusal)
     raw = compose.build(app.settings, rendered, candidate.headers)
     rcpts = [r.address for r in candidate.recipients]
@@ -225,7 +256,9 @@ def _compose_and_store(
     row.size = len(raw)
     if bcc:
         row.patient_id = None
-    session.add(row)
+    if thread is not None:
+        batch.threads.append(thread)
+    batch.rows.append(row)
     _record(app, session, row, "outbox.queue", request.kind.value)
     log.info(
         "message queued",
@@ -272,16 +305,13 @@ def _row(
 
 
 def _refuse(
-    app: App,
-    session: Session,
-    request: OutboundRequest,
-    recipients: Sequence[Recipient],
-    refusal: Refusal,
+    app: App, session: Session, batch: _Batch, candidate: Candidate, refusal: Refusal
 ) -> OutboxResult:
     """Record the refusal as an outbox row (no content: only who, what kind, and why)."""
+    request = candidate.request
     row_id = uuid.uuid4()
     message_id = f"<{row_id.hex}@{app.settings.practice.reply_domain}>"
-    rcpts = [r.address for r in recipients]
+    rcpts = [r.address for r in candidate.recipients]
     row = _row(
         app,
         row_id,
@@ -291,7 +321,7 @@ def _refuse(
         state=OutboxState.REFUSED,
         reason=str(refusal),
     )
-    session.add(row)
+    batch.rows.append(row)
     _record(app, session, row, "outbox.refuse", refusal.rule)
     log.info(
         "message refused",

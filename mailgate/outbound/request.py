@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailgate.errors import InvalidInput
 from mailgate.outbound.compose import Headers, Rendered
 from mailgate.outbound.kinds import FORM_PURPOSES, PATIENT_KINDS, Kind, Purpose
 from mailgate.store.models import Clinician, Patient
+
+if TYPE_CHECKING:
+    from mailgate.outbound.policy.facts import Facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +66,13 @@ class Recipient:
 
 @dataclass(slots=True)
 class Candidate:
-    """A message on its way through the gate: envelope rules see the recipients, content rules
-    also the headers, the greeting's name and the rendered text."""
+    """A message on its way through the gate: envelope rules see the recipients (and `facts`, the
+    batch's consent and suppression answers), content rules also the headers, the greeting's name
+    and the rendered text."""
 
     request: OutboundRequest
     recipients: Sequence[Recipient]
+    facts: Facts
     greeting: str = ""
     headers: Headers | None = None
     rendered: Rendered | None = None

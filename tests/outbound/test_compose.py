@@ -15,7 +15,7 @@ from tests.conftest import Instance
 CASES = [
     ("Sam Patient", "Check-in", None),
     ("Zoë Åberg-Ñúñez", "Wie geht es Ihnen? – Rückmeldung", "https://clinic.example/u/{token}"),
-    ("O'Brien, \"Pat\"", "x" * 300, None),
+    ('O\'Brien, "Pat"', "x" * 300, None),
 ]
 
 

@@ -27,6 +27,7 @@ from mailgate.outbound import (
     clinician_notice,
     confirmation,
     enqueue,
+    enqueue_many,
     form_request,
     opt_out_confirmation,
 )
@@ -317,3 +318,41 @@ def test_names_outside_ascii_are_encoded_and_still_greeted(clinic: Instance) -> 
     msg = _raw(app, _send(app, _form("zoe@example.org", "checkin")).id)
     assert msg["To"] == "Zoë Ångström <zoe@example.org>"
     assert "Hello Zoë Ångström," in _body(msg) and "Hello Zoë Ångström," in _body(msg, "html")
+
+
+def test_a_batch_is_judged_message_by_message_and_answered_in_order(
+    clinic: Instance, backend: str
+) -> None:
+    """`enqueue_many` asks the gate's questions once for the batch, but each message still gets
+    its own answer: the consented one is queued with its thread, the others refused with theirs."""
+    clinic.ok("consent", "grant", ALEX, "--purpose", "milestones")
+    app = clinic.app()
+    with app.session() as session:
+        for _ in range(3):
+            suppression.record_hard_bounce(app, session, ALEX.upper(), 3)
+    clinic.ok("consent", "grant", SAM, "--purpose", "checkins")
+    with app.session() as session:
+        sam, alex = patients.get(app, session, SAM), patients.get(app, session, ALEX)
+        greeted_wrong = OutboundRequest(
+            Kind.FORM, Purpose.MILESTONES, patient=sam, form="milestone", context={"name": "Alex"}
+        )
+        batch = [
+            form_request(sam, "milestone"),
+            form_request(alex, "milestone"),  # consented, but the address is suppressed
+            form_request(alex, "checkin"),  # no consent for check-ins
+            greeted_wrong,
+            form_request(sam, "checkin"),
+        ]
+        results = enqueue_many(app, session, batch)
+    assert [(r.state.value, r.reason) for r in results] == [
+        ("queued", ""),
+        ("refused", "suppressed: the address is suppressed (opt-out or hard bounces)"),
+        ("refused", "consent: no active consent for checkins"),
+        ("refused", "one_patient: the greeting does not name the recipient"),
+        ("queued", ""),
+    ]
+    with app.session(readonly=True) as session:
+        thread_ids = {t.id for t in session.exec(select(ReplyThread)).all()}
+    assert thread_ids == {results[0].thread_id, results[4].thread_id}  # none for the refused
+    assert _raw(app, results[4].id)["To"] == f"Sam Patient <{SAM}>"
+    assert clinic.ok("audit", "verify").startswith("audit log intact")

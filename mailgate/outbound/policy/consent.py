@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from mailgate.app import App
-from mailgate.directory import consent
 from mailgate.outbound.kinds import CONSENT_PURPOSES, Purpose
 from mailgate.outbound.request import Candidate
 
@@ -25,8 +24,8 @@ class ConsentRule:
                 continue
             if purpose is Purpose.STAFF:
                 return "staff mail cannot go to a patient"
-            if purpose in CONSENT_PURPOSES and not consent.is_active(
-                session, recipient.patient, purpose.value
+            if purpose in CONSENT_PURPOSES and not candidate.facts.consented(
+                recipient.patient.id, purpose.value
             ):
                 return f"no active consent for {purpose.value}"
         return None

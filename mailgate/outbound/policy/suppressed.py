@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from mailgate import suppression
 from mailgate.app import App
 from mailgate.outbound.request import Candidate
 
@@ -16,6 +15,6 @@ class SuppressionRule:
 
     def check(self, app: App, session: Session, candidate: Candidate) -> str | None:
         for recipient in candidate.recipients:
-            if suppression.is_suppressed(app, session, recipient.address):
+            if candidate.facts.suppressed(recipient.address):
                 return "the address is suppressed (opt-out or hard bounces)"
         return None
