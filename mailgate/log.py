@@ -48,6 +48,8 @@ def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> Event
 def _structlog(renderer: Any) -> None:
     structlog.configure(
         processors=[
+            # First, so an event below the level costs a level check, not the whole chain.
+            structlog.stdlib.filter_by_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -98,6 +98,10 @@ class PollingService:
     async def run_round(self) -> int:
         raise NotImplementedError
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def wake(self) -> None:
         self._wakeup.set()
 

@@ -250,10 +250,9 @@ def _compose_and_store(
         state=OutboxState.QUEUED,
         reason="",
         mail_from=mail_from,
+        raw=raw,
     )
     row.thread_id = thread.id if thread else None
-    row.raw_ct = seal(app, row_id, "raw_ct", raw)
-    row.size = len(raw)
     if bcc:
         row.patient_id = None
     if thread is not None:
@@ -281,6 +280,7 @@ def _row(
     state: OutboxState,
     reason: str,
     mail_from: str = "",
+    raw: bytes = b"",
 ) -> OutboxMessage:
     envelope = json.dumps({"mail_from": mail_from, "rcpts": list(rcpts)})
     return OutboxMessage(
@@ -296,7 +296,8 @@ def _row(
         ),
         rcpt_count=len(rcpts),
         envelope_ct=seal(app, row_id, "envelope_ct", envelope),
-        raw_ct=seal(app, row_id, "raw_ct", b""),
+        raw_ct=seal(app, row_id, "raw_ct", raw),
+        size=len(raw),
         relay_reply_ct=seal(app, row_id, "relay_reply_ct", b""),
         message_id=message_id,
         state=state.value,

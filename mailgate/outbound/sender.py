@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -184,7 +184,7 @@ def record(app: App, node: str, results: Sequence[Delivery]) -> None:
             _apply(app, session, row, result, node)
 
 
-async def run_round(
+async def run_rounds(
     app: App,
     node: str,
     transport: Transport,
@@ -192,33 +192,59 @@ async def run_round(
     *,
     ids: Sequence[uuid.UUID] | None = None,
     executor: ThreadPoolExecutor | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> int:
-    """Claim, deliver and record one batch; return how many messages were claimed."""
+    """Deliver until nothing is due (or `keep_going()` says stop); return how many were claimed.
+
+    The rounds overlap like an assembly line: while one batch is on the wire, the next is claimed
+    and signed and the previous one's results are committed (both on `executor`, one thread), so
+    the relay's round trips, the signatures and the commits do not wait for each other. At most
+    two batches are claimed at once; a crash leaves both `sending` until their lease runs out.
+    """
     loop = asyncio.get_running_loop()
     batch = app.settings.relay.batch
-    claimed = await loop.run_in_executor(executor, claim, app, node, batch, ids)
-    if not claimed:
-        return 0
-    items, failures = await loop.run_in_executor(executor, load, app, claimed, signer)
-    results = await transport.deliver(items) if items else []
-    await loop.run_in_executor(executor, record, app, node, [*failures, *results])
-    return len(claimed)
+
+    async def prepare() -> tuple[list[uuid.UUID], list[Outgoing], list[Delivery]]:
+        claimed = await loop.run_in_executor(executor, claim, app, node, batch, ids)
+        if not claimed:
+            return [], [], []
+        items, failures = await loop.run_in_executor(executor, load, app, claimed, signer)
+        return claimed, items, failures
+
+    total = 0
+    recording: asyncio.Future[None] | None = None
+    upcoming = asyncio.ensure_future(prepare())
+    try:
+        while True:
+            claimed, items, failures = await upcoming
+            if not claimed:
+                break
+            total += len(claimed)
+            more = keep_going()
+            if more:
+                upcoming = asyncio.ensure_future(prepare())  # signed while this batch is sent
+            results = await transport.deliver(items) if items else []
+            if recording is not None:
+                await recording
+            recording = loop.run_in_executor(executor, record, app, node, [*failures, *results])
+            if not more:
+                break
+    finally:
+        if recording is not None:
+            await recording
+        if not upcoming.done():
+            # Stopping on an error: a batch claimed ahead goes out again after its lease.
+            await asyncio.wait([upcoming])
+    return total
 
 
-def deliver_now(
-    app: App, *, ids: Sequence[uuid.UUID] | None = None, rounds: int = 1_000_000
-) -> int:
-    """Run rounds until nothing is due (for the CLI and tests; the daemon runs SenderService)."""
+def deliver_now(app: App, *, ids: Sequence[uuid.UUID] | None = None) -> int:
+    """Deliver until nothing is due (for the CLI and tests; the daemon runs SenderService)."""
     transport, signer, node = make_transport(app), load_signer(app.settings), node_name(app)
 
     async def run() -> int:
-        total = 0
-        for _ in range(rounds):
-            done = await run_round(app, node, transport, signer, ids=ids)
-            total += done
-            if not done:
-                break
-        return total
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender") as executor:
+            return await run_rounds(app, node, transport, signer, ids=ids, executor=executor)
 
     return asyncio.run(run())
 
@@ -244,6 +270,11 @@ class SenderService(PollingService):
         return f"sender via {self.transport.name} ({signing})"
 
     async def run_round(self) -> int:
-        return await run_round(
-            self.app, self.node, self.transport, self.signer, executor=self._executor
+        return await run_rounds(
+            self.app,
+            self.node,
+            self.transport,
+            self.signer,
+            executor=self._executor,
+            keep_going=lambda: not self.stopping,
         )

