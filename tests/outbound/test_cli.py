@@ -10,9 +10,11 @@ from pathlib import Path
 from sqlalchemy import text
 
 from mailgate import daemon
+from mailgate.directory import patients
+from mailgate.outbound import enqueue_many, form_request
 from mailgate.outbound.sender import SenderService
 from tests.conftest import Instance
-from tests.outbound.conftest import ALEX, SAM, Sink, rows, use_relay
+from tests.outbound.conftest import ALEX, SAM, Sink, configure, rows, use_relay
 
 
 def test_send_list_show_retry(clinic: Instance, sink: Sink, backend: str) -> None:
@@ -91,6 +93,32 @@ def test_the_sender_runs_as_a_daemon_service(clinic: Instance) -> None:
     assert asyncio.run(run()) == "sender via maildir (unsigned)"
     assert rows(app)[0].state == "sent"
     assert len(list((clinic.data_dir / "sent" / "new").iterdir())) == 1
+
+
+def test_stopping_the_sender_mid_backlog_leaves_nothing_half_sent(clinic: Instance) -> None:
+    """Rounds overlap (the next batch is claimed while one is sent); stopping finishes what was
+    claimed, so every message is either sent (and in the Maildir) or still queued."""
+    configure(clinic, "[relay]\nbatch = 1")
+    app = clinic.app()
+    with app.session() as session:
+        sam = patients.get(app, session, SAM)
+        enqueue_many(app, session, [form_request(sam, "milestone") for _ in range(40)])
+
+    async def run() -> None:
+        service = SenderService(app)
+        await service.start()
+        try:
+            while not any(row.state == "sent" for row in rows(app)):
+                await asyncio.sleep(0.01)
+        finally:
+            await service.stop()
+
+    asyncio.run(run())
+    states = [row.state for row in rows(app)]
+    assert set(states) <= {"sent", "queued"}, states
+    sent = len(list((clinic.data_dir / "sent" / "new").iterdir()))
+    assert sent == states.count("sent") >= 1
+    assert all(row.claimed_by is None for row in rows(app))
 
 
 SECRETS = ["sam.patient", "Sam Patient", "alex.river", "Alex River", "dr.lee", "Dr Lee"]
