@@ -18,7 +18,6 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address
 from typing import Any
 
 from sqlmodel import Session
@@ -202,7 +201,7 @@ def _headers(
     app: App, candidate: Candidate, thread: ReplyThread | None, message_id: str, *, bcc: bool
 ) -> compose.Headers:
     first = candidate.recipients[0]
-    to = () if bcc else (Address(display_name=first.name, addr_spec=first.address),)
+    to = () if bcc else (compose.Mailbox(first.name, first.address),)
     practice = app.settings.practice
     if thread is None:
         return compose.Headers(to, practice.from_address, message_id)

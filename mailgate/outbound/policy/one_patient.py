@@ -8,8 +8,6 @@ out (or BCC), so this holds for it too.
 
 from __future__ import annotations
 
-from email.headerregistry import Address
-
 from sqlmodel import Session
 
 from mailgate.app import App
@@ -30,7 +28,7 @@ def _is_ours(app: App, address: str) -> bool:
 def _addressing(app: App, candidate: Candidate) -> str | None:
     assert candidate.headers is not None
     own = {normalise_address(r.address) for r in candidate.recipients}
-    shown = {normalise_address(a.addr_spec) for a in candidate.headers.to}
+    shown = {normalise_address(mailbox.address) for mailbox in candidate.headers.to}
     several = len(candidate.recipients) > 1
     if several and (shown or candidate.greeting):
         return "a message to several recipients must not show or greet any of them"
@@ -38,7 +36,8 @@ def _addressing(app: App, candidate: Candidate) -> str | None:
         return "To must hold exactly the recipient"
     if not several and candidate.greeting != candidate.recipients[0].name:
         return "the greeting does not name the recipient"
-    if not _is_ours(app, Address(addr_spec=candidate.headers.reply_to).addr_spec):
+    reply_to = candidate.headers.reply_to
+    if not ADDRESS.fullmatch(reply_to) or not _is_ours(app, reply_to):
         return "Reply-To is not one of the practice's addresses"
     return None
 
