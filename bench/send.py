@@ -2,16 +2,19 @@
 deliver to a local SMTP sink.
 
     .venv/bin/python -m bench.send [--patients 1000] [--group 200] [--batch 100] [--no-dkim]
+                                   [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
-Sets up a temporary embedded instance (SQLite) with the given number of consented patients and a
-group of `--group` of them, queues one check-in per patient and one group-feedback form per member
-(fanned out), and delivers everything to an aiosmtpd sink on loopback (plain SMTP, which the config
-allows only for a loopback relay). Prints messages per second for each phase and end to end.
+Sets up a temporary instance (the embedded SQLite, or a scratch schema of `--database`) with the
+given number of consented patients and a group of `--group` of them, queues one check-in per
+patient and one group-feedback form per member (fanned out), and delivers everything to an aiosmtpd
+sink on loopback (plain SMTP, which the config allows only for a loopback relay). Prints messages
+per second for each phase and end to end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import socket
 import tempfile
@@ -21,6 +24,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from bench.scratch import postgres_schema
 from mailgate.app import open_app
 from mailgate.config import load
 from mailgate.directory import consent, groups, patients
@@ -64,7 +68,14 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=200)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--no-dkim", action="store_true")
+    parser.add_argument("--database", help="a PostgreSQL URL (a scratch schema is used)")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_schema(args.database)) if args.database else None
+        run(args, url)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> None:
 
     port = _free_port()
     ready, stop, counted = (
@@ -79,7 +90,8 @@ def main() -> None:
         data_dir = Path(tmp) / "instance"
         init(data_dir)
         config = data_dir / "mailgate.toml"
-        extra = f'\n[relay]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nbatch = {args.batch}\n'
+        extra = f'\n[database]\nurl = "{database_url}"\n' if database_url else ""
+        extra += f'\n[relay]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nbatch = {args.batch}\n'
         if not args.no_dkim:
             signing.keygen(data_dir / "keys" / "dkim.pem")
             extra += '\n[dkim]\nkey_file = "keys/dkim.pem"\n'
@@ -129,7 +141,8 @@ def main() -> None:
     sink.join(30)
     assert delivered == queued == counted.value, (delivered, queued, counted.value)
     signed = "unsigned" if args.no_dkim else "DKIM rsa-sha256 2048"
-    print(f"{args.patients} patients, group of {args.group}, batch {args.batch}, {signed}, SQLite")
+    store = "PostgreSQL" if database_url else "SQLite"
+    print(f"{args.patients} patients, group of {args.group}, batch {args.batch}, {signed}, {store}")
     _rate("compose + gate + enqueue", queued, enqueued - start)
     _rate("sign + deliver to loopback aiosmtpd + record", delivered, end - enqueued)
     _rate("end to end", delivered, end - start)
