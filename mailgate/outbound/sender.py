@@ -7,7 +7,8 @@ belongs to a node that died and is taken over. Results are committed after deliv
 between leaves the row `sending`, and it is sent again, with the same Message-ID, once the lease
 runs out: a duplicate the recipient's client can recognise, never a lost message. Temporary failures
 retry with exponential backoff until `give_up_after`; permanent refusals of an address count as
-hard bounces (and suppress it at the limit).
+hard bounces (and suppress it at the limit). Consent and suppression are checked again before a
+message goes out (`policy.recheck`): they may have changed since it was queued.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mailgate.outbound.api import TABLE, seal
 from mailgate.outbound.delivery import RelayTransport
 from mailgate.outbound.kinds import DUE_STATES, OutboxState
 from mailgate.outbound.maildir import MaildirTransport
+from mailgate.outbound.policy.recheck import Queued, Withdrawn, recheck
 from mailgate.outbound.signing import DkimSigner, load_signer
 from mailgate.outbound.transport import Delivery, Outgoing, Transport
 from mailgate.store.models import OutboxAttempt, OutboxMessage
@@ -63,22 +65,44 @@ def claim(
 
 def load(
     app: App, ids: Sequence[uuid.UUID], signer: DkimSigner | None
-) -> tuple[list[Outgoing], list[Delivery]]:
-    """Decrypt and sign the claimed messages (signing per attempt, so keys can rotate). A message
-    that cannot be signed fails here, with a reason, instead of going out unsigned."""
+) -> tuple[list[Outgoing], list[Delivery], dict[uuid.UUID, Withdrawn]]:
+    """Decrypt, re-check and sign the claimed messages.
+
+    The gate's consent and suppression rules are asked again (`recheck`): a message whose
+    recipients all said no since it was queued fails here as refused; recipients withdrawn from a
+    message to several are left out (returned, to be recorded with the result). Signing happens
+    per attempt, so keys can rotate; a message that cannot be signed fails with a reason instead of
+    going out unsigned.
+    """
     ring, items, failures = app.ring, [], []
     with app.session(readonly=True) as session:
         rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids))).all()
+        envelopes = {
+            row.id: json.loads(
+                ring.open(row.envelope_ct, table=TABLE, column="envelope_ct", row_id=row.id)
+            )
+            for row in rows
+        }
+        withdrawn = recheck(
+            app,
+            session,
+            [Queued(r.id, r.patient_id, r.purpose, tuple(envelopes[r.id]["rcpts"])) for r in rows],
+        )
+    partial: dict[uuid.UUID, Withdrawn] = {}
     for row in rows:
-        envelope = json.loads(
-            ring.open(row.envelope_ct, table=TABLE, column="envelope_ct", row_id=row.id)
-        )
-        item = Outgoing(
-            row.id,
-            envelope["mail_from"],
-            tuple(envelope["rcpts"]),
-            ring.open(row.raw_ct, table=TABLE, column="raw_ct", row_id=row.id),
-        )
+        envelope = envelopes[row.id]
+        rcpts = tuple(envelope["rcpts"])
+        gone = withdrawn.get(row.id)
+        if gone is not None:
+            if set(gone.rcpts) >= set(rcpts):
+                refusal = Delivery(row.id, "policy", failed=list(rcpts), reason=gone.reason)
+                refusal.refused = True
+                failures.append(refusal)
+                continue
+            partial[row.id] = gone
+            rcpts = tuple(r for r in rcpts if r not in gone.rcpts)
+        raw = ring.open(row.raw_ct, table=TABLE, column="raw_ct", row_id=row.id)
+        item = Outgoing(row.id, envelope["mail_from"], rcpts, raw)
         if signer is not None:
             try:
                 item = Outgoing(item.id, item.mail_from, item.rcpts, signer.sign(item.raw))
@@ -87,7 +111,17 @@ def load(
                 failures.append(Delivery.whole(item, "dkim", "failed", reason))
                 continue
         items.append(item)
-    return items, failures
+    return items, failures, partial
+
+
+def _with_withdrawn(results: list[Delivery], partial: dict[uuid.UUID, Withdrawn]) -> None:
+    """Record the recipients left out of a message as failed, with the gate's reason."""
+    for result in results:
+        gone = partial.get(result.id)
+        if gone is not None:
+            result.failed.extend(gone.rcpts)
+            note = f"{len(gone.rcpts)} recipient(s) withdrawn: {gone.reason}"
+            result.reason = f"{result.reason}; {note}" if result.reason else note
 
 
 def _retry_delay(app: App, attempts: int) -> float:
@@ -129,6 +163,8 @@ def _apply(app: App, session: Session, row: OutboxMessage, result: Delivery, nod
         row.state, row.sent_at = OutboxState.SENT.value, now
         refused = len(result.bounced) + len(result.failed)
         row.reason = f"{result.reason}; {refused} recipient(s) refused" if refused else ""
+    elif result.refused:
+        row.state, row.reason = OutboxState.REFUSED.value, result.reason
     else:
         row.state, row.reason = OutboxState.FAILED.value, result.reason
     row.reason = row.reason[:200]
@@ -148,13 +184,13 @@ def _apply(app: App, session: Session, row: OutboxMessage, result: Delivery, nod
             ),
         )
     )
-    if row.state == OutboxState.FAILED:
+    if row.state in (OutboxState.FAILED, OutboxState.REFUSED):
         # Sending was audited when the message was queued; a failure is worth its own event.
         audit.record(
             session,
             app.ring,
             actor="system:send",
-            action="outbox.failed",
+            action="outbox.refuse" if result.refused else "outbox.failed",
             object_type="outbox_message",
             object_id=row.id,
             outcome=row.state,
@@ -204,19 +240,21 @@ async def run_rounds(
     loop = asyncio.get_running_loop()
     batch = app.settings.relay.batch
 
-    async def prepare() -> tuple[list[uuid.UUID], list[Outgoing], list[Delivery]]:
+    async def prepare() -> tuple[
+        list[uuid.UUID], list[Outgoing], list[Delivery], dict[uuid.UUID, Withdrawn]
+    ]:
         claimed = await loop.run_in_executor(executor, claim, app, node, batch, ids)
         if not claimed:
-            return [], [], []
-        items, failures = await loop.run_in_executor(executor, load, app, claimed, signer)
-        return claimed, items, failures
+            return [], [], [], {}
+        items, failures, partial = await loop.run_in_executor(executor, load, app, claimed, signer)
+        return claimed, items, failures, partial
 
     total = 0
     recording: asyncio.Future[None] | None = None
     upcoming = asyncio.ensure_future(prepare())
     try:
         while True:
-            claimed, items, failures = await upcoming
+            claimed, items, failures, partial = await upcoming
             if not claimed:
                 break
             total += len(claimed)
@@ -224,6 +262,7 @@ async def run_rounds(
             if more:
                 upcoming = asyncio.ensure_future(prepare())  # signed while this batch is sent
             results = await transport.deliver(items) if items else []
+            _with_withdrawn(results, partial)
             if recording is not None:
                 await recording
             recording = loop.run_in_executor(executor, record, app, node, [*failures, *results])

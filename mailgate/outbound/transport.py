@@ -3,8 +3,9 @@
 
 A delivery sorts each recipient into exactly one of: accepted, deferred (temporary: retry later),
 bounced (permanent refusal of that address: counts as a hard bounce) or failed (permanent refusal of
-the message itself). `reason` is fixed text and reply codes, safe for the outbox list and logs; the
-relay's own words per recipient (which often quote the address) go to `replies`, stored encrypted.
+the message itself, or a recipient the gate withdrew at send time). `reason` is fixed text and reply
+codes, safe for the outbox list and logs; the relay's own words per recipient (which often quote the
+address) go to `replies`, stored encrypted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Delivery:
     replies: dict[str, tuple[int, str]] = field(default_factory=dict)
     tls_version: str | None = None
     cert_verified: bool | None = None
+    # Not offered to the transport at all: the gate, asked again at send time, refused it.
+    refused: bool = False
 
     @classmethod
     def whole(

@@ -22,10 +22,11 @@ from mailgate.directory import patients
 from mailgate.errors import ConfigError
 from mailgate.outbound import enqueue, form_request, sender, signing
 from mailgate.outbound.api import TABLE
-from mailgate.store.models import OutboxAttempt, OutboxMessage, Suppression
+from mailgate.store.models import AuditEvent, OutboxAttempt, OutboxMessage, Suppression
 from mailgate.store.types import utcnow
 from tests.conftest import Instance
 from tests.outbound.conftest import (
+    ALEX,
     SAM,
     Sink,
     configure,
@@ -304,3 +305,49 @@ def test_openssl_signatures_equal_dkimpys_own(
     slow = signer.sign(raw)
     assert fast == slow
     assert b"b=" in fast
+
+
+def test_consent_withdrawn_after_queueing_refuses_at_send_time(
+    clinic: Instance, sink: Sink, backend: str
+) -> None:
+    use_relay(clinic, sink)
+    clinic.ok("send", "milestone", "--patient", SAM)
+    clinic.ok("consent", "revoke", SAM, "--purpose", "milestones")  # e.g. a STOP reply meanwhile
+    app = clinic.app()
+    assert deliver(app) == 1
+    row = rows(app)[0]
+    assert row.state == "refused"
+    assert (
+        row.reason == "consent: consent for milestones was withdrawn after the message was queued"
+    )
+    assert sink.handler.received == []
+    with app.session(readonly=True) as session:
+        actions = session.exec(
+            select(AuditEvent.action).where(AuditEvent.object_id == str(row.id))
+        ).all()
+    assert actions == ["outbox.queue", "outbox.refuse"]
+    assert "withdrawn after the message was queued" in clinic.ok("outbox", "list")
+
+
+def test_a_member_suppressed_after_queueing_is_left_out_of_a_bcc_message(
+    clinic: Instance, sink: Sink
+) -> None:
+    configure(clinic, '[practice]\ngroup_delivery = "bcc"')
+    clinic.ok("consent", "grant", SAM, "--purpose", "group")
+    clinic.ok("consent", "grant", ALEX, "--purpose", "group")
+    use_relay(clinic, sink)
+    clinic.ok("send", "group_feedback", "--group", "Tuesday group")
+    app = clinic.app()
+    with app.session() as session:
+        for _ in range(app.settings.ingest.hard_bounce_limit):
+            suppression.record_hard_bounce(
+                app, session, ALEX, app.settings.ingest.hard_bounce_limit
+            )
+    assert deliver(app) == 1
+    assert [r.rcpts for r in sink.handler.received] == [[SAM]]
+    row = rows(app)[-1]
+    assert row.state == "sent"
+    assert row.reason == (
+        "1 recipient(s) withdrawn: suppressed: the address was suppressed after the message was"
+        " queued; 1 recipient(s) refused"
+    )

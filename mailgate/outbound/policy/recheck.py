@@ -1,0 +1,65 @@
+"""The gate once more, at send time: consent and suppression can change after a message was queued
+(a STOP reply, hard bounces, an operator's revoke), and a reminder queued yesterday must not reach
+someone who has said no since.
+
+Only what can change is asked again (the content rules judged text that has not changed). A message
+whose every recipient is withdrawn is refused, like at the gate; from a message to several (BCC),
+only the withdrawn recipients are dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from mailgate.app import App
+from mailgate.directory import consent
+from mailgate.outbound.kinds import CONSENT_PURPOSES, Purpose
+from mailgate.suppression import suppressed_among
+
+NO_CONSENT = "consent: consent for {purpose} was withdrawn after the message was queued"
+SUPPRESSED = "suppressed: the address was suppressed after the message was queued"
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    id: uuid.UUID
+    patient_id: uuid.UUID | None
+    purpose: str
+    rcpts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    rcpts: tuple[str, ...]
+    reason: str
+
+
+def recheck(app: App, session: Session, queued: Sequence[Queued]) -> dict[uuid.UUID, Withdrawn]:
+    """The recipients of each message that may no longer receive it (messages not named: all may)."""
+    consent_asks = {
+        (q.patient_id, q.purpose)
+        for q in queued
+        if q.patient_id is not None and Purpose(q.purpose) in CONSENT_PURPOSES
+    }
+    active = (
+        consent.active_among(
+            session, {pid for pid, _ in consent_asks}, sorted({p for _, p in consent_asks})
+        )
+        if consent_asks
+        else set()
+    )
+    suppressed = suppressed_among(app, session, {r for q in queued for r in q.rcpts})
+    withdrawn: dict[uuid.UUID, Withdrawn] = {}
+    for q in queued:
+        ask = (q.patient_id, q.purpose)
+        if ask in consent_asks and ask not in active:
+            withdrawn[q.id] = Withdrawn(q.rcpts, NO_CONSENT.format(purpose=q.purpose))
+            continue
+        gone = tuple(r for r in q.rcpts if r in suppressed)
+        if gone:
+            withdrawn[q.id] = Withdrawn(gone, SUPPRESSED)
+    return withdrawn
