@@ -1,45 +1,127 @@
 """The embedded default transport: with no relay configured, messages land in the Maildir
 `<data_dir>/sent/`, where anyone running mailgate on a laptop can read them (any mail client, or
 `mutt -f var/sent`). Each file starts with `Return-Path` and one `Delivered-To` per recipient, as a
-local delivery agent would write them. (`mailbox.Maildir` does not fsync: this is the inspection
-transport for laptops and demos; production sends through a relay.)"""
+local delivery agent would write them.
+
+Accepted means durably stored (DESIGN §8): the sender marks a message `sent` on our word, so it is
+reported accepted only once it would survive a crash or a power cut. Delivery is the Maildir
+protocol as an MDA does it: create a unique file in `tmp/` (owner-only), write it, flush and fsync
+it, link it into `new/`, remove the `tmp/` name; then fsync `new/`, since the new name is only
+durable once its directory is (one fsync per batch, before any of it is reported accepted). `tmp/`
+is not synced: a name a crash leaves there is garbage that Maildir readers ignore. The Maildir's
+directories, and the data directory's entry for it, are fsynced when a transport first opens it,
+as mkdir is only durable the same way.
+
+This is written out here rather than with `mailbox.Maildir.add`, which fsyncs the file but not
+`new/`, and which, when the file's fsync fails (EIO, or a full disk reported only then), leaves the
+file open and its half-written copy of a patient's message in `tmp/`. Reading the Maildir with
+`mailbox` (tests, tools) is unaffected: the layout and file names are the usual ones.
+
+A failed write (a full or read-only disk, a broken Maildir) defers that message, with a fixed reason
+made of the errno's text (never the exception's message, which names files), and leaves nothing
+behind, so it is tried again. A failed fsync of `new/` defers the whole batch although its files
+are there: the retry writes them once more, a duplicate with the same Message-ID, never a loss.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import mailbox
+import itertools
+import os
+import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from mailgate.outbound.transport import Delivery, Outgoing
+
+_SUBDIRS = ("tmp", "new", "cur")
+_counter = itertools.count(1)  # next() is atomic: names stay unique across sender threads
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the names in directory `path` durable (files' contents are synced on their own)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unique_name() -> str:
+    """`<seconds>.M<microseconds>P<pid>Q<count>.<host>`, the usual Maildir file name."""
+    now = time.time()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}.{host}"
+
+
+def _reason(what: str, exc: OSError) -> str:
+    return f"{what}: {os.strerror(exc.errno)}" if exc.errno else what
 
 
 class MaildirTransport:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = "maildir"
+        self._dirs_synced = False
+
+    def _open(self) -> None:
+        """Create the Maildir if need be; make its directories durable (once)."""
+        if self._dirs_synced:
+            return
+        for sub in _SUBDIRS:
+            (self.path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        for directory in (*(self.path / sub for sub in _SUBDIRS), self.path, self.path.parent):
+            _fsync_dir(directory)
+        self._dirs_synced = True
+
+    def _add(self, data: bytes) -> None:
+        """One message into `new/`, its contents on disk before its name appears there."""
+        name = _unique_name()
+        tmp, new = self.path / "tmp" / name, self.path / "new" / name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with open(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, new)  # never replaces an existing message, unlike rename
+            except PermissionError:  # a file system without hard links
+                os.rename(tmp, new)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _write(self, batch: Sequence[Outgoing]) -> list[Delivery]:
-        box = mailbox.Maildir(self.path, factory=None, create=True)
-        results = []
-        for item in batch:
+        def deferred(item: Outgoing, reason: str) -> Delivery:
+            return Delivery.whole(item, self.name, "deferred", reason)
+
+        try:
+            self._open()
+        except OSError as exc:
+            return [deferred(item, _reason("maildir unusable", exc)) for item in batch]
+        failed: dict[int, str] = {}
+        for index, item in enumerate(batch):
             trace = [f"Return-Path: <{item.mail_from}>"]
             trace += [f"Delivered-To: {rcpt}" for rcpt in item.rcpts]
             # Maildir files use the local line ending; SMTP's CRLF is for the wire.
             body = ("\n".join(trace) + "\n").encode() + item.raw.replace(b"\r\n", b"\n")
             try:
-                box.add(body)
-            except OSError as exc:  # a full or read-only disk: keep the message, try again
-                results.append(
-                    Delivery.whole(
-                        item, self.name, "deferred", f"maildir write failed: {exc.strerror}"
-                    )
-                )
-                continue
-            results.append(
-                Delivery.whole(item, self.name, "accepted", "written to the local Maildir")
-            )
-        return results
+                self._add(body)
+            except OSError as exc:  # the message stays queued and is tried again
+                failed[index] = _reason("maildir write failed", exc)
+        if len(failed) < len(batch):
+            try:
+                _fsync_dir(self.path / "new")
+            except OSError as exc:
+                reason = _reason("maildir sync failed", exc)
+                failed = {index: failed.get(index, reason) for index in range(len(batch))}
+        return [
+            deferred(item, failed[index])
+            if index in failed
+            else Delivery.whole(item, self.name, "accepted", "written to the local Maildir")
+            for index, item in enumerate(batch)
+        ]
 
     async def deliver(self, batch: Sequence[Outgoing]) -> list[Delivery]:
         return await asyncio.to_thread(self._write, batch)

@@ -9,6 +9,7 @@ without losing anything. Every reply comes from `statuscodes`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
@@ -128,9 +129,7 @@ class GatewayHandler:
         rows = [
             self._row(session, envelope, recipient, content) for recipient in envelope.recipients
         ]
-        results = await asyncio.gather(
-            *(self.spool.store(row) for row in rows), return_exceptions=True
-        )
+        results = await self._store(rows)
         replies: list[str] = []
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
@@ -146,13 +145,24 @@ class GatewayHandler:
         failed = [reply for reply in replies if not str(reply).startswith("2")]
         return self._reply("DATA", failed[0] if failed else replies[0])
 
+    async def _store(self, rows: list[dict[str, Any]]) -> list[bool | BaseException]:
+        """Spool every copy; each result is stored/duplicate or the exception that stopped it."""
+        if len(rows) == 1:  # the usual case, without gather's task per copy
+            try:
+                return [await self.spool.store(rows[0])]
+            except Exception as exc:
+                return [exc]
+        return await asyncio.gather(
+            *(self.spool.store(row) for row in rows), return_exceptions=True
+        )
+
     def _per_recipient(self, envelope: Envelope, reply: StatusCode) -> str:
         count = len(envelope.rcpt_tos) if self.lmtp else 1
         return "\r\n".join(self._reply("DATA", reply) for _ in range(count))
 
     def _reply(self, command: str, reply: StatusCode | str) -> str:
         text = str(reply)
-        metrics.SMTP_REPLIES.labels(command=command, code=text[:3]).inc()
+        _replies_counter(command, text[:3]).inc()
         return text
 
     def _row(
@@ -170,6 +180,12 @@ class GatewayHandler:
             tls=session.ssl is not None,
             node=self.node,
         )
+
+
+@functools.cache
+def _replies_counter(command: str, code: str) -> Any:
+    """The counter child for one command and code (`labels()` locks and looks up on each call)."""
+    return metrics.SMTP_REPLIES.labels(command=command, code=code)
 
 
 def _peer(session: Session) -> str:

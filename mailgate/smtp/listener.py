@@ -48,6 +48,22 @@ class _Capped:
 
     limit: SessionLimit
     local_part_limit: int
+    _dir_names: list[str] | None = None
+
+    def __dir__(self) -> list[str]:
+        """Only the `smtp_*` and `auth_*` names.
+
+        aiosmtpd builds its command and AUTH tables in every connection's constructor by walking
+        `dir(self)` and `inspect.getmembers(self)`, touching all ~200 attributes; those tables only
+        use these names, and listing just them took the constructor from ~70 to ~27 µs, a fifth
+        of the loop's time per connection. (`dir()` on a live session is the only other reader.)
+        """
+        cls = type(self)
+        if cls._dir_names is None:
+            cls._dir_names = [
+                name for name in object.__dir__(self) if name.startswith(("smtp_", "auth_"))
+            ]
+        return list(cls._dir_names)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parsing, without its cost for the common case.

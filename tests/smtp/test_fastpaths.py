@@ -1,14 +1,17 @@
-"""The listener's fast path for MAIL/RCPT addresses parses exactly as aiosmtpd's own parser."""
+"""The listener's shortcuts around aiosmtpd's per-message and per-connection costs change nothing:
+MAIL/RCPT addresses parse exactly as the library parses them, and the command tables are the same."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import string
 
 import pytest
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
-from mailgate.smtp.listener import _PLAIN_PATH, GatewaySMTP
+from mailgate.smtp.listener import _PLAIN_PATH, GatewayLMTP, GatewaySMTP
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 NOISE = ATEXT + '.@<> \t"()[]:,;\\ü'
@@ -66,3 +69,25 @@ def test_fast_path_agrees_with_aiosmtpd(limit: int) -> None:
     assert differing == []
     # The common form does take the fast path (so the comparison above exercises it).
     assert _PLAIN_PATH.fullmatch(EXAMPLES[1]) is not None
+
+
+@pytest.mark.parametrize(("ours", "library"), [(GatewaySMTP, SMTP), (GatewayLMTP, LMTP)])
+def test_the_short_dir_keeps_every_command_and_auth_table(
+    ours: type[SMTP], library: type[SMTP]
+) -> None:
+    """`__dir__` lists only what aiosmtpd's constructor looks for; its tables come out the same."""
+
+    class Handler:
+        async def handle_DATA(self, *args: object) -> str:
+            return "250 OK"
+
+    async def build() -> tuple[SMTP, SMTP]:
+        handler = Handler()
+        return ours(handler, hostname="mx.example"), library(handler, hostname="mx.example")
+
+    fast, reference = asyncio.run(build())
+    assert fast._smtp_methods.keys() == reference._smtp_methods.keys()
+    assert fast._auth_methods.keys() == reference._auth_methods.keys()
+    assert fast._handle_hooks.keys() == reference._handle_hooks.keys()
+    assert "DATA" in fast._smtp_methods
+    assert ("LHLO" in fast._smtp_methods) == (library is LMTP)
