@@ -1,20 +1,31 @@
 """Safety rules on a parsed form: named rules that raise an alert for a clinician.
 
-Each rule has a `name`, a `description` and `check(form, fields, text) -> Alert | None`; `evaluate`
-runs `ALERT_RULES` in order. An alert's `reason` names the rule's finding, never the patient's
-words or scores (alerts are listed and logged; the entry itself holds the data). The rules lean
-towards false positives: a negated risk phrase ("I would never kill myself") still alerts, because
-a clinician reading it costs little and a missed one costs a great deal.
+Each rule has a `name`, a `description` and `check(form, fields, text, *, errors) -> Alert | None`
+(`errors`: the parser's field errors); `evaluate` runs `ALERT_RULES` in order. An alert's
+`reason` names the rule's finding, never the patient's words or scores (alerts are listed and
+logged; the entry itself holds the data). The rules lean towards false positives: a negated risk
+phrase ("I would never kill myself") still alerts, because a clinician reading it costs little and a
+missed one costs a great deal.
+
+PHQ-9 item 9 (thoughts of death or self-harm) is never dropped silently. Answered above 0 it is
+`urgent`, complete form or not. Answered but unreadable ("maybe", "idk", "4", "2 or 3", or two
+different answers) it is stored as an error, not a score, and raises `phq9_item9_unreadable`
+(`review`): the patient wrote something there and a clinician reads it. Left unanswered on a form
+where any other item was answered (readably or not) it raises `phq9_item9_unanswered` (`review`):
+the patient returned the questionnaire but the self-harm screen is missing, whether they skipped
+that item or stopped before it; a clinician decides whether to ask. A reply that answers no item at
+all is not a returned questionnaire and raises neither (risk language in it still alerts).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from mailgate.forms.catalog import FormSpec
+from mailgate.forms.fields import REQUIRED, FieldError
 
 Severity = Literal["urgent", "review"]
 
@@ -30,7 +41,18 @@ class AlertRule(Protocol):
     name: str
     description: str
 
-    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None: ...
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
+        """The rule's alert for one parsed reply, or None. `errors` are the parser's field errors:
+        they tell an unanswered field (`required`) from one answered but unreadable, which
+        `fields` does not (both are absent there, or None in a measure's `items`)."""
+        ...
 
 
 def _items(fields: Mapping[str, object]) -> list[object]:
@@ -48,7 +70,14 @@ class Phq9Item9:
         "PHQ-9 item 9 (thoughts of death or self-harm) answered above 0, even on an incomplete form"
     )
 
-    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
         items = _items(fields)
         if form.name != "phq9" or len(items) < 9:
             return None
@@ -56,6 +85,62 @@ class Phq9Item9:
         if score is None or score == 0:
             return None
         return Alert(self.name, "urgent", "PHQ-9 item 9 answered above 0")
+
+
+def _unreadable(errors: Sequence[FieldError], key: str) -> bool:
+    """Whether the answer to field `key` was there but could not be read (not merely missing)."""
+    return any(error.field == key and error.message != REQUIRED for error in errors)
+
+
+class Phq9Item9Unreadable:
+    name = "phq9_item9_unreadable"
+    description = (
+        "PHQ-9 item 9 (thoughts of death or self-harm) answered, but not readable as 0 to 3 or "
+        "answered twice differently"
+    )
+
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
+        if form.name != "phq9" or not _unreadable(errors, form.items[8].key):
+            return None
+        return Alert(self.name, "review", "PHQ-9 item 9 answered but unreadable")
+
+
+class Phq9Item9Unanswered:
+    name = "phq9_item9_unanswered"
+    description = (
+        "PHQ-9 item 9 (thoughts of death or self-harm) left unanswered on a form with other items "
+        "answered"
+    )
+
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
+        if form.name != "phq9":
+            return None
+        keys = [spec.key for spec in form.items]
+        items = _items(fields)
+        if len(items) != len(keys):
+            items = [None] * len(keys)  # no item was read
+
+        def answered(n: int) -> bool:
+            return items[n] is not None or _unreadable(errors, keys[n])
+
+        # Item 9 answered is for the two rules above; no item answered is not a returned form.
+        if answered(8) or not any(answered(n) for n in range(len(keys)) if n != 8):
+            return None
+        return Alert(self.name, "review", "PHQ-9 item 9 unanswered on a returned form")
 
 
 class TotalAtLeast:
@@ -68,7 +153,14 @@ class TotalAtLeast:
         self.threshold = threshold
         self.description = f"{label} total {threshold} or more"
 
-    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
         total = _int(fields.get("total"))
         if form.name != self.form_name or total is None or total < self.threshold:
             return None
@@ -105,7 +197,14 @@ class RiskLanguage:
     name = "risk_language"
     description = "words of suicide or self-harm in the patient's text or any free-text answer"
 
-    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
         texts = [text, *(value for value in fields.values() if isinstance(value, str))]
         for part in texts:
             if _RISK.search(part.replace("\u2019", "'")):
@@ -117,7 +216,14 @@ class MoodVeryLow:
     name = "mood_very_low"
     description = "mood rated 2 or lower (of 10)"
 
-    def check(self, form: FormSpec, fields: Mapping[str, object], text: str) -> Alert | None:
+    def check(
+        self,
+        form: FormSpec,
+        fields: Mapping[str, object],
+        text: str,
+        *,
+        errors: Sequence[FieldError],
+    ) -> Alert | None:
         mood = _int(fields.get("mood"))
         if mood is None or mood > 2:
             return None
@@ -126,6 +232,8 @@ class MoodVeryLow:
 
 ALERT_RULES: list[AlertRule] = [
     Phq9Item9(),
+    Phq9Item9Unreadable(),
+    Phq9Item9Unanswered(),
     TotalAtLeast("phq9_severe", "phq9", "PHQ-9", 20),
     TotalAtLeast("gad7_severe", "gad7", "GAD-7", 15),
     RiskLanguage(),
@@ -133,6 +241,13 @@ ALERT_RULES: list[AlertRule] = [
 ]
 
 
-def evaluate(form: FormSpec, fields: Mapping[str, object], text: str) -> list[Alert]:
-    """The alerts every rule raises for one parsed reply, in rule order."""
-    return [alert for rule in ALERT_RULES if (alert := rule.check(form, fields, text)) is not None]
+def evaluate(
+    form: FormSpec, fields: Mapping[str, object], text: str, *, errors: Sequence[FieldError]
+) -> list[Alert]:
+    """The alerts every rule raises for one parsed reply (its fields, its own text and the field
+    errors, all from `parse_fields`), in rule order."""
+    return [
+        alert
+        for rule in ALERT_RULES
+        if (alert := rule.check(form, fields, text, errors=errors)) is not None
+    ]

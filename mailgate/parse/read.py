@@ -43,6 +43,6 @@ def read_reply(msg: EmailMessage, form: FormSpec, sent_text: str | None = None) 
         attachments=attachments,
         fields=result.fields,
         errors=result.errors,
-        alerts=evaluate(form, result.fields, text),
+        alerts=evaluate(form, result.fields, text, errors=result.errors),
         fields_from=result.source,
     )

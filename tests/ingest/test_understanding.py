@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from mailgate import addresses
@@ -111,6 +113,55 @@ def test_phq9_item9_raises_an_urgent_alert_and_tells_the_clinician(gateway: Gate
     assert kinds == ["alert", "confirmation"]
     notice = next(m for m in _outbox(gateway) if m.kind == "alert")
     assert notice.clinician_id is not None and notice.patient_id is None
+
+
+@pytest.mark.parametrize(
+    ("item9", "rule", "reason"),
+    [
+        (
+            "9. not sure, ask me in person",
+            "phq9_item9_unreadable",
+            "PHQ-9 item 9 answered but unreadable",
+        ),
+        ("", "phq9_item9_unanswered", "PHQ-9 item 9 unanswered on a returned form"),
+    ],
+    ids=["unreadable", "unanswered"],
+)
+def test_phq9_item9_unreadable_or_unanswered_is_flagged_for_the_clinician(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture, item9: str, rule: str, reason: str
+) -> None:
+    """No score can be read for the self-harm question: the entry is stored with the error, and a
+    review alert reaches the clinician, with none of the patient's words outside the entry."""
+    caplog.set_level(logging.DEBUG)
+    app = gateway.app
+    with app.session() as session:
+        patient = patients.get(app, session, PATIENT)
+        thread = open_thread(app, session, patient, form="phq9", purpose="measures")
+    answers = "\n".join(f"{n}. 1" for n in range(1, 9)) + "\n" + item9 + "\n"
+    row = gateway.deliver(reply(answers), subject=thread.id)
+    assert row.state == "accepted"
+    (stored,) = _fields(gateway)
+    assert stored["fields"]["items"] == [1] * 8 + [None]
+    assert "total" not in stored["fields"]
+    assert [e["field"] for e in stored["errors"]] == ["item9"]
+    with app.session(readonly=True) as session:
+        (alert,) = session.exec(select(SafetyAlert)).all()
+        details = [e.detail for e in session.exec(select(AuditEvent)).all()]
+    assert (alert.rule, alert.severity, alert.reason, alert.acked_at) == (
+        rule,
+        "review",
+        reason,
+        None,
+    )
+    assert alert.entry_id is not None
+    notice = next(m for m in _outbox(gateway) if m.kind == "alert")
+    assert notice.clinician_id is not None and notice.state != "refused", notice.reason
+    message = _raw(gateway, notice)
+    assert "alert (review)" in message and str(alert.id) in message
+    for words in ("not sure", "in person"):
+        assert words not in message
+        assert words not in caplog.text
+        assert not any(words in (detail or "") for detail in details)
 
 
 def test_auto_replies_and_bounces_get_no_confirmation(gateway: Gateway) -> None:

@@ -17,7 +17,7 @@ class ParseFields:
         form = get_form(ctx.form)
         result = parse_fields(form, ctx.text, ctx.body)
         ctx.fields, ctx.errors = result.fields, result.errors
-        ctx.alerts = evaluate(form, ctx.fields, ctx.text)
+        ctx.alerts = evaluate(form, ctx.fields, ctx.text, errors=ctx.errors)
         if not ctx.text.strip() and not ctx.fields:
             return Outcome(State.QUARANTINED, "no text of the patient's own and no answers")
         return None
