@@ -125,28 +125,12 @@ def _undo_new_is_a_file(maildir: Path) -> None:
     (maildir / "new").mkdir()
 
 
-def _tmp_read_only(maildir: Path) -> None:
-    (maildir / "tmp").chmod(0o500)
-    try:
-        (maildir / "tmp" / "probe").touch()
-    except PermissionError:
-        return
-    (maildir / "tmp" / "probe").unlink()
-    (maildir / "tmp").chmod(0o700)
-    pytest.skip("this user writes into read-only directories (root)")
-
-
-def _undo_tmp_read_only(maildir: Path) -> None:
-    (maildir / "tmp").chmod(0o700)
-
-
 @pytest.mark.parametrize(
     ("fault", "repair", "reason"),
     [
         (_new_is_a_file, _undo_new_is_a_file, "maildir unusable: File exists"),
-        (_tmp_read_only, _undo_tmp_read_only, "maildir write failed: Permission denied"),
     ],
-    ids=["new-is-a-file", "tmp-read-only"],
+    ids=["new-is-a-file"],
 )
 def test_an_unwritable_maildir_defers_and_the_message_goes_out_later(
     clinic: Instance,
