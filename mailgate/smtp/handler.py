@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
@@ -45,6 +46,11 @@ class GatewayEnvelope(Envelope):
 
 class GatewayHandler:
     """aiosmtpd hooks for SMTP and LMTP (LMTP answers DATA once per recipient)."""
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd finds a handler's hooks anew for every connection, walking `dir(handler)` and
+        # `inspect.getmembers(handler)`; only the hook names matter to it (see the listener).
+        return [name for name in type(self).__dict__ if name.startswith("handle_")]
 
     def __init__(
         self, app: App, spool: Spool, resolver: RecipientResolver, *, lmtp: bool = False
@@ -186,6 +192,13 @@ class GatewayHandler:
 def _replies_counter(command: str, code: str) -> Any:
     """The counter child for one command and code (`labels()` locks and looks up on each call)."""
     return metrics.SMTP_REPLIES.labels(command=command, code=code)
+
+
+# aiosmtpd inspects the EHLO hook's signature on every connection (it still accepts an old 4-argument
+# form); a function's `__signature__` is what `inspect.signature` returns without working it out.
+GatewayHandler.handle_EHLO.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+    GatewayHandler.handle_EHLO
+)
 
 
 def _peer(session: Session) -> str:

@@ -11,7 +11,8 @@ import pytest
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
-from mailgate.smtp.listener import _PLAIN_PATH, GatewayLMTP, GatewaySMTP
+from mailgate.smtp.listener import _PLAIN_PATH, GatewayLMTP, GatewayService, GatewaySMTP
+from tests.conftest import Instance
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 NOISE = ATEXT + '.@<> \t"()[]:,;\\ü'
@@ -91,3 +92,17 @@ def test_the_short_dir_keeps_every_command_and_auth_table(
     assert fast._handle_hooks.keys() == reference._handle_hooks.keys()
     assert "DATA" in fast._smtp_methods
     assert ("LHLO" in fast._smtp_methods) == (library is LMTP)
+
+
+def test_the_gateway_handler_offers_every_hook_and_the_new_ehlo_form(practice: Instance) -> None:
+    handler = GatewayService(practice.app()).smtp_handler
+    every = {
+        name[len("handle_") :] for name in object.__dir__(handler) if name.startswith("handle_")
+    }
+
+    async def build() -> SMTP:
+        return GatewaySMTP(handler, hostname="mx.example")
+
+    server = asyncio.run(build())
+    assert server._handle_hooks.keys() == every >= {"EHLO", "MAIL", "RCPT", "DATA", "PROXY"}
+    assert server._ehlo_hook_ver == "new"
