@@ -18,22 +18,20 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from mailgate import audit, suppression
 from mailgate.app import App
 from mailgate.log import get_logger
-from mailgate.outbound.api import TABLE, seal
+from mailgate.outbound.api import TABLE
 from mailgate.outbound.delivery import RelayTransport
 from mailgate.outbound.kinds import DUE_STATES, OutboxState
 from mailgate.outbound.maildir import MaildirTransport
 from mailgate.outbound.policy.recheck import Queued, Withdrawn, recheck
+from mailgate.outbound.record import record
 from mailgate.outbound.signing import DkimSigner, load_signer
 from mailgate.outbound.transport import Delivery, Outgoing, Transport
-from mailgate.store.models import OutboxAttempt, OutboxMessage
-from mailgate.store.types import utcnow
+from mailgate.store.models import OutboxMessage
 from mailgate.workqueue import PollingService, claim_due, node_name
 
 log = get_logger("mailgate.send")
@@ -122,102 +120,6 @@ def _with_withdrawn(results: list[Delivery], partial: dict[uuid.UUID, Withdrawn]
             result.failed.extend(gone.rcpts)
             note = f"{len(gone.rcpts)} recipient(s) withdrawn: {gone.reason}"
             result.reason = f"{result.reason}; {note}" if result.reason else note
-
-
-def _retry_delay(app: App, attempts: int) -> float:
-    relay = app.settings.relay
-    return float(min(relay.retry_base * 2 ** max(attempts - 1, 0), relay.retry_max))
-
-
-def _apply(app: App, session: Session, row: OutboxMessage, result: Delivery, node: str) -> None:
-    """Move one row to its next state from a delivery result."""
-    now = utcnow()
-    row.transport, row.relay_code = result.transport[:255], result.code
-    row.tls_version, row.cert_verified = result.tls_version, result.cert_verified
-    detail = json.dumps(result.replies)
-    row.relay_reply_ct = seal(app, row.id, "relay_reply_ct", detail)
-    for address in result.bounced:
-        suppression.record_hard_bounce(app, session, address, app.settings.ingest.hard_bounce_limit)
-    done = len(result.accepted) + len(result.bounced) + len(result.failed)
-    row.claimed_by, row.claimed_at = None, None
-    if result.deferred:
-        if now - row.created_at > timedelta(seconds=app.settings.relay.give_up_after):
-            row.state, row.reason = (
-                OutboxState.FAILED.value,
-                f"gave up after {row.attempts} attempts: {result.reason}",
-            )
-        else:
-            delay = _retry_delay(app, row.attempts)
-            row.state, row.next_attempt_at = (
-                OutboxState.DEFERRED.value,
-                now + timedelta(seconds=delay),
-            )
-            row.reason = result.reason
-            if done:  # some recipients are finished: only the others are tried again
-                envelope = json.loads(
-                    app.ring.open(row.envelope_ct, table=TABLE, column="envelope_ct", row_id=row.id)
-                )
-                envelope["rcpts"] = list(result.deferred)
-                row.envelope_ct = seal(app, row.id, "envelope_ct", json.dumps(envelope))
-    elif result.accepted:
-        row.state, row.sent_at = OutboxState.SENT.value, now
-        refused = len(result.bounced) + len(result.failed)
-        row.reason = f"{result.reason}; {refused} recipient(s) refused" if refused else ""
-    elif result.refused:
-        row.state, row.reason = OutboxState.REFUSED.value, result.reason
-    else:
-        row.state, row.reason = OutboxState.FAILED.value, result.reason
-    row.reason = row.reason[:200]
-    session.add(row)
-    session.add(
-        OutboxAttempt(
-            id=(attempt_id := uuid.uuid4()),
-            outbox_id=row.id,
-            node=node,
-            outcome=row.state,
-            transport=row.transport,
-            code=result.code,
-            tls_version=result.tls_version,
-            cert_verified=result.cert_verified,
-            detail_ct=app.ring.seal(
-                detail, table="outbox_attempt", column="detail_ct", row_id=attempt_id
-            ),
-        )
-    )
-    if row.state in (OutboxState.FAILED, OutboxState.REFUSED):
-        # Sending was audited when the message was queued; a failure is worth its own event.
-        audit.record(
-            session,
-            app.ring,
-            actor="system:send",
-            action="outbox.refuse" if result.refused else "outbox.failed",
-            object_type="outbox_message",
-            object_id=row.id,
-            outcome=row.state,
-        )
-    log.info(
-        "delivery",
-        id=str(row.id),
-        state=row.state,
-        reason=row.reason,
-        transport=row.transport,
-        tls=row.tls_version,
-        attempts=row.attempts,
-    )
-
-
-def record(app: App, node: str, results: Sequence[Delivery]) -> None:
-    """Commit the results of one round (one transaction)."""
-    with app.session() as session:
-        query = select(OutboxMessage).where(col(OutboxMessage.id).in_([r.id for r in results]))
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        rows = {row.id: row for row in session.exec(query).all()}
-        for result in results:
-            row = rows.get(result.id)
-            if row is None or row.state != OutboxState.SENDING or row.claimed_by != node:
-                continue  # erased meanwhile, or taken over by another node after our lease ran out
-            _apply(app, session, row, result, node)
 
 
 async def run_rounds(
