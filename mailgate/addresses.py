@@ -3,10 +3,12 @@ signed with the key ring's token keys."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Protocol
 
 from mailgate.app import App
-from mailgate.store.models import JournalAddress, ReplyThread
+from mailgate.store.models import JournalAddress
 from mailgate.tokens import TokenKind, TokenSigner
 
 __all__ = ["TokenKind", "bounce_address", "journal_address", "reply_address", "signer"]
@@ -20,11 +22,18 @@ def _domain(app: App) -> str:
     return app.settings.practice.reply_domain
 
 
-def reply_address(app: App, thread: ReplyThread, *, now: datetime | None = None) -> str:
+class _Thread(Protocol):
+    """A reply thread, written (`ReplyThread`) or about to be (`threads.ThreadDraft`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+def reply_address(app: App, thread: _Thread, *, now: datetime | None = None) -> str:
     return signer(app).make_address(TokenKind.REPLY, thread.id, _domain(app), now=now)
 
 
-def bounce_address(app: App, thread: ReplyThread, *, now: datetime | None = None) -> str:
+def bounce_address(app: App, thread: _Thread, *, now: datetime | None = None) -> str:
     return signer(app).make_address(TokenKind.BOUNCE, thread.id, _domain(app), now=now)
 
 

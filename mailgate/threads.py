@@ -8,7 +8,9 @@ A journal address is a patient's standing `journal+<token>` address; it lives un
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -20,7 +22,34 @@ from mailgate.store.types import utcnow
 DEFAULT_TTL = timedelta(days=30)
 
 
-def new_thread(
+@dataclass(frozen=True, slots=True)
+class ThreadDraft:
+    """A thread's row before it is written: the outbound path writes many at once with one INSERT
+    (see `mailgate.outbound.api`), without an ORM object each."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    form: str
+    purpose: str
+    message_id: str
+    sent_text_ct: bytes | None
+    created_at: datetime
+    expires_at: datetime
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "patient_id": self.patient_id,
+            "form": self.form,
+            "purpose": self.purpose,
+            "message_id": self.message_id,
+            "sent_text_ct": self.sent_text_ct,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+
+def draft_thread(
     app: App,
     patient: Patient,
     *,
@@ -28,22 +57,24 @@ def new_thread(
     purpose: str,
     sent_text: str | None = None,
     ttl: timedelta = DEFAULT_TTL,
-) -> ReplyThread:
-    """A thread not yet in any session (the caller adds it once its message is allowed out)."""
-    thread_id = uuid.uuid4()
-    thread = ReplyThread(
+) -> ThreadDraft:
+    """A new thread's values (its id is the reply token's subject)."""
+    thread_id, now = uuid.uuid4(), utcnow()
+    sealed = (
+        app.ring.seal(sent_text, table="reply_thread", column="sent_text_ct", row_id=thread_id)
+        if sent_text is not None
+        else None
+    )
+    return ThreadDraft(
         id=thread_id,
         patient_id=patient.id,
         form=form,
         purpose=purpose,
         message_id=f"<{thread_id.hex}@{app.settings.practice.reply_domain}>",
-        expires_at=utcnow() + ttl,
+        sent_text_ct=sealed,
+        created_at=now,
+        expires_at=now + ttl,
     )
-    if sent_text is not None:
-        thread.sent_text_ct = app.ring.seal(
-            sent_text, table="reply_thread", column="sent_text_ct", row_id=thread_id
-        )
-    return thread
 
 
 def open_thread(
@@ -57,7 +88,8 @@ def open_thread(
     ttl: timedelta = DEFAULT_TTL,
 ) -> ReplyThread:
     """A new thread, written (flushed) in the caller's transaction."""
-    thread = new_thread(app, patient, form=form, purpose=purpose, sent_text=sent_text, ttl=ttl)
+    draft = draft_thread(app, patient, form=form, purpose=purpose, sent_text=sent_text, ttl=ttl)
+    thread = ReplyThread(**draft.row())
     session.add(thread)
     session.flush()
     return thread
