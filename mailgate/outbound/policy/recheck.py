@@ -17,9 +17,10 @@ from sqlmodel import Session
 
 from mailgate.app import App
 from mailgate.directory import consent
-from mailgate.outbound.kinds import CONSENT_PURPOSES, Purpose
+from mailgate.outbound.kinds import CONSENT_PURPOSES
 from mailgate.suppression import suppressed_among
 
+_CONSENT_VALUES = frozenset(p.value for p in CONSENT_PURPOSES)
 NO_CONSENT = "consent: consent for {purpose} was withdrawn after the message was queued"
 SUPPRESSED = "suppressed: the address was suppressed after the message was queued"
 
@@ -43,7 +44,7 @@ def recheck(app: App, session: Session, queued: Sequence[Queued]) -> dict[uuid.U
     consent_asks = {
         (q.patient_id, q.purpose)
         for q in queued
-        if q.patient_id is not None and Purpose(q.purpose) in CONSENT_PURPOSES
+        if q.patient_id is not None and q.purpose in _CONSENT_VALUES
     }
     active = (
         consent.active_among(
