@@ -1,8 +1,9 @@
 """Reading one reply end to end: pick the body, keep the patient's own text, read the form's
 fields, score measures and evaluate the safety rules. Pure: no database, no network.
 
-Used by the ingest pipeline's parse step and by `mailgate parse` (the dry run), so both always
-read a message the same way.
+`mailgate parse` (the dry run) calls `read_reply`. The ingest pipeline runs the same two halves as
+separate named steps: `own_text` in its extract step, then `parse_fields` and `evaluate` in its
+parse step (`mailgate.ingest.steps.parse_fields`); a change to one half here must be matched there.
 """
 
 from __future__ import annotations
