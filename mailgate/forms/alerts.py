@@ -8,9 +8,11 @@ phrase ("I would never kill myself") still alerts, because a clinician reading i
 missed one costs a great deal.
 
 PHQ-9 item 9 (thoughts of death or self-harm) is never dropped silently. Answered above 0 it is
-`urgent`, complete form or not. Answered but unreadable ("maybe", "idk", "4", "2 or 3", or two
-different answers) it is stored as an error, not a score, and raises `phq9_item9_unreadable`
-(`review`): the patient wrote something there and a clinician reads it. Left unanswered on a form
+`urgent`, complete form or not; so is an unreadable answer that names a score above 0 ("2 or 3",
+"0" and later "2"): one of its readings is a positive screen. Otherwise answered but unreadable
+("maybe", "idk", "4", "-1") it is stored as an error, not a score, and raises
+`phq9_item9_unreadable` (`review`): the patient wrote something there and a clinician reads it.
+Left unanswered on a form
 where any other item was answered (readably or not) it raises `phq9_item9_unanswered` (`review`):
 the patient returned the questionnaire but the self-harm screen is missing, whether they skipped
 that item or stopped before it; a clinician decides whether to ask. A reply that answers no item at
@@ -78,13 +80,20 @@ class Phq9Item9:
         *,
         errors: Sequence[FieldError],
     ) -> Alert | None:
+        if form.name != "phq9":
+            return None
         items = _items(fields)
-        if form.name != "phq9" or len(items) < 9:
-            return None
-        score = _int(items[8])
-        if score is None or score == 0:
-            return None
-        return Alert(self.name, "urgent", "PHQ-9 item 9 answered above 0")
+        score = _int(items[8]) if len(items) >= 9 else None
+        if score is not None and score > 0:
+            return Alert(self.name, "urgent", "PHQ-9 item 9 answered above 0")
+        if _named_above_zero(errors, form.items[8].key):
+            return Alert(self.name, "urgent", "PHQ-9 item 9 unreadable, but names a score above 0")
+        return None
+
+
+def _named_above_zero(errors: Sequence[FieldError], key: str) -> bool:
+    """Whether an unreadable answer to `key` named a score above 0 ("2 or 3", "0" then "2")."""
+    return any(error.field == key and any(error.scores) for error in errors)
 
 
 def _unreadable(errors: Sequence[FieldError], key: str) -> bool:
@@ -107,8 +116,9 @@ class Phq9Item9Unreadable:
         *,
         errors: Sequence[FieldError],
     ) -> Alert | None:
-        if form.name != "phq9" or not _unreadable(errors, form.items[8].key):
-            return None
+        key = form.items[8].key if form.name == "phq9" else ""
+        if not key or not _unreadable(errors, key) or _named_above_zero(errors, key):
+            return None  # (naming a score above 0 is the urgent rule's)
         return Alert(self.name, "review", "PHQ-9 item 9 answered but unreadable")
 
 

@@ -50,6 +50,9 @@ _BULLET = re.compile(r"^[*•·>\-–]\s+")  # "- 7" written under a label
 class FieldError:
     field: str
     message: str
+    # For a scale item that could not be read: the scores its answer(s) named ("2 or 3" → 2, 3;
+    # "0" and later "2" → 0, 2), so a safety rule can act on what the patient may have meant.
+    scores: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -181,6 +184,18 @@ def _read(spec: FieldSpec, text: str) -> object:
     return text
 
 
+# A 0-3 digit standing alone ("2 or 3", "1-2", "maybe 1?"), not part of "10", "2.5" or "-1".
+_SCALE_SCORE = re.compile(r"(?<![\d.,])(?<![\s(]-)(?<!^-)[0-3](?![\d.,])")
+
+
+def _scores_named(spec: FieldSpec, answers: list[_Answer]) -> tuple[int, ...]:
+    """The 0-3 scores an unreadable scale item's answers mention, in order, each once."""
+    if spec.type != "item":
+        return ()
+    found = (int(s) for a in answers if not a.quiet for s in _SCALE_SCORE.findall(a.text))
+    return tuple(dict.fromkeys(found))
+
+
 def _value(spec: FieldSpec, answers: list[_Answer]) -> tuple[object | None, str | None]:
     """The field's value, or the error message for it; (None, None) when it was not answered."""
     if spec.type == "text":
@@ -213,9 +228,10 @@ def parse_fields(form: FormSpec, own_text: str, full_text: str | None = None) ->
         if not any(answers or {}):  # labels but no answers: the unanswered form quoted back
             result.source = "own"
     for spec in form.fields:
-        value, problem = _value(spec, (answers or {}).get(spec.key, []))
+        given = (answers or {}).get(spec.key, [])
+        value, problem = _value(spec, given)
         if problem is not None:
-            result.errors.append(FieldError(spec.key, problem))
+            result.errors.append(FieldError(spec.key, problem, _scores_named(spec, given)))
         elif value is not None:
             result.fields[spec.key] = value
         elif spec.required:

@@ -66,7 +66,7 @@ def _read(form: FormSpec, text: str) -> list[Alert]:
     return evaluate(form, result.fields, text, errors=result.errors)
 
 
-UNREADABLE = ["maybe", "idk", "4", "-1", "2 or 3", "not sure, ask me in person", "often-ish"]
+UNREADABLE = ["maybe", "idk", "4", "-1", "0 or 0.5", "not sure, ask me in person", "often-ish"]
 
 
 @pytest.mark.parametrize("answer", UNREADABLE)
@@ -92,10 +92,36 @@ def test_an_unreadable_item9_alone_is_for_review(answer: str) -> None:
     }
 
 
-def test_item9_answered_twice_differently_is_for_review() -> None:
+@pytest.mark.parametrize(
+    ("answer", "scores"),
+    [("2 or 3", (2, 3)), ("1-2", (1, 2)), ("between 1 and 2", (1, 2)), ("0 or 1", (0, 1))],
+)
+def test_an_unreadable_item9_naming_a_score_above_0_is_urgent(
+    answer: str, scores: tuple[int, ...]
+) -> None:
+    text = phq9([0] * 8) + f"\n9. {answer}"
+    result = parse_fields(PHQ9, text)
+    (error,) = result.errors
+    assert (error.field, error.scores) == ("item9", scores)
+    assert result.fields["items"] == [0] * 8 + [None]  # still not a score
+    assert evaluate(PHQ9, result.fields, text, errors=result.errors) == [
+        Alert("phq9_item9", "urgent", "PHQ-9 item 9 unreadable, but names a score above 0")
+    ]
+
+
+def test_item9_answered_zero_then_above_zero_is_urgent() -> None:
     text = phq9([0] * 9) + "\n9. 2"
     result = parse_fields(PHQ9, text)
     assert "total" not in result.fields
+    assert [(e.field, e.scores) for e in result.errors] == [("item9", (0, 2))]
+    assert rules(evaluate(PHQ9, result.fields, text, errors=result.errors)) == {
+        "phq9_item9": "urgent"
+    }
+
+
+def test_item9_answered_twice_unreadably_is_for_review() -> None:
+    text = phq9([0] * 8) + "\n9. maybe\n9. not sure"
+    result = parse_fields(PHQ9, text)
     assert rules(evaluate(PHQ9, result.fields, text, errors=result.errors)) == {
         "phq9_item9_unreadable": "review"
     }
