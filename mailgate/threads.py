@@ -95,13 +95,18 @@ def open_thread(
     return thread
 
 
-def journal_address(app: App, session: Session, patient: Patient) -> JournalAddress:
-    """The patient's active journal address, created on first use."""
-    current = session.exec(
+def active_journal(session: Session, patient: Patient) -> JournalAddress | None:
+    """The patient's journal address in use, if one was ever handed out and not revoked."""
+    return session.exec(
         select(JournalAddress).where(
             JournalAddress.patient_id == patient.id, col(JournalAddress.revoked_at).is_(None)
         )
     ).first()
+
+
+def journal_address(app: App, session: Session, patient: Patient) -> JournalAddress:
+    """The patient's active journal address, created on first use."""
+    current = active_journal(session, patient)
     if current is not None:
         return current
     journal = JournalAddress(patient_id=patient.id)

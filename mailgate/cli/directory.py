@@ -8,6 +8,7 @@ from mailgate import addresses, threads
 from mailgate.cli import output
 from mailgate.cli.root import State, cli, pass_state
 from mailgate.directory import clinicians, consent, groups, patients, validate
+from mailgate.errors import Conflict
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -93,7 +94,9 @@ def patient_journal_revoke(state: State, email: str) -> None:
     app = state.app()
     with app.session() as session:
         patient = patients.get(app, session, email)
-        journal = threads.journal_address(app, session, patient)
+        journal = threads.active_journal(session, patient)
+        if journal is None:
+            raise Conflict("the patient has no journal address in use, so none was revoked")
         threads.revoke_journal(app, session, journal)
     click.echo("journal address revoked")
 

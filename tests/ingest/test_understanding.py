@@ -15,8 +15,9 @@ from sqlmodel import col, select
 
 from mailgate import addresses
 from mailgate.directory import patients
-from mailgate.store.models import AuditEvent, Entry, OutboxMessage, SafetyAlert
+from mailgate.store.models import AuditEvent, Entry, JournalAddress, OutboxMessage, SafetyAlert
 from mailgate.threads import open_thread
+from tests.conftest import Instance
 from tests.mail import PATIENT, Gateway, reply
 
 MILESTONE = (
@@ -289,3 +290,14 @@ def test_a_confirmation_that_cannot_be_composed_never_costs_the_entry(
     assert len(_fields(gateway)) == 1
     (refused,) = _outbox(gateway)
     assert refused.state == "refused"
+
+
+def test_revoking_when_no_journal_address_is_in_use_creates_none(practice: Instance) -> None:
+    """Revoking twice (or before any address was handed out) is a one-line error, not a new
+    address created only to be revoked."""
+    result = practice.cli("patient", "journal-revoke", "sam.patient@example.org")
+    assert result.exit_code == 1
+    assert "no journal address in use" in result.output
+    app = practice.app()
+    with app.session(readonly=True) as session:
+        assert session.exec(select(JournalAddress)).all() == []
