@@ -34,6 +34,11 @@ _LEADING_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b")
 _GMT = re.compile(r"\bGMT[+-]\d")
 
 
+def _has_email(text: str) -> bool:
+    # The "@" test first: on a long unbroken word the pattern backtracks at every position.
+    return "@" in text and _EMAIL.search(text) is not None
+
+
 def _has_full_date(text: str) -> bool:
     """A numeric date or a year: what separates "On 3 May 2017, X wrote:" from prose."""
     return bool(_NUMERIC_DATE.search(text) or _YEAR.search(text))
@@ -113,7 +118,7 @@ def is_attribution(text: str) -> bool:
     addressed = bool(_BRACKETED_EMAIL.search(text))
     dated = _has_full_date(text) and bool(_TIME.search(text) or "," in text)
     if ends_with_verb(text):
-        return addressed or dated or bool(_EMAIL.search(text) and _TIME.search(text))
+        return addressed or dated or bool(_has_email(text) and _TIME.search(text))
     if _ENDS_WITH_COLON.search(text):
         # "ср, 30 апр. 2025 г. в 15:19, John <j@example.com>:" needs no verb in any language.
         if addressed and (_TIME.search(text) or _has_full_date(text)):
@@ -132,7 +137,7 @@ def _could_start_attribution(text: str) -> bool:
         return False
     if _SENTENCE_END.search(stripped):
         return False
-    return bool(_EMAIL.search(stripped) or _TIME.search(stripped) or _has_full_date(stripped))
+    return bool(_has_email(stripped) or _TIME.search(stripped) or _has_full_date(stripped))
 
 
 def _join(parts: Sequence[str]) -> str:
@@ -173,7 +178,7 @@ def attribution_span(contents: Sequence[str], start: int) -> int:
         joined = _join(contents[start:end])
         if len(joined) > _MAX_ATTRIBUTION_CHARS:
             break
-        if is_attribution(joined) and (_EMAIL.search(joined) or _LEAD.search(joined)):
+        if is_attribution(joined) and (_has_email(joined) or _LEAD.search(joined)):
             return end - start
     return 0
 
@@ -264,9 +269,9 @@ def header_block_length(contents: Sequence[str], start: int, *, quoted: bool = F
         # "To: myself / From: me" in a diary is not a header block: real ones carry an address
         # or a date, or have three or more headers.
         block = " ".join(contents[start : last + 1])
-        if len(roles) >= 3 or _EMAIL.search(block) or _TIME.search(block) or _has_full_date(block):
+        if len(roles) >= 3 or _has_email(block) or _TIME.search(block) or _has_full_date(block):
             return last - start + 1
-    if not quoted and role == "from" and _EMAIL.search(contents[start]):
+    if not quoted and role == "from" and _has_email(contents[start]):
         return 1
     return 0
 
