@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from mailgate.errors import StoreError
+from mailgate.store import writers
 
 # Execution option for transactions that only read (SQLite then skips the write lock).
 READONLY = "mailgate_readonly"
@@ -88,5 +89,9 @@ def translated_errors(url: str) -> Iterator[None]:
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """A session whose transaction commits at the end of the block and rolls back on error."""
     bind = engine.execution_options(**{READONLY: True}) if readonly else engine
-    with Session(bind, expire_on_commit=False) as session, session.begin():
+    with (
+        nullcontext() if readonly else writers.writing(engine),
+        Session(bind, expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield session
