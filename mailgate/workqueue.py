@@ -86,12 +86,13 @@ class PollingService:
 
     name = "polling"
     poll_interval = 1.0
+    workers = 1  # threads for the service's database and CPU work
 
     def __init__(self, app: App) -> None:
         self.app = app
         self.node = node_name(app)
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.name)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 

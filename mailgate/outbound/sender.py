@@ -35,6 +35,8 @@ from mailgate.store.models import OutboxMessage
 from mailgate.workqueue import PollingService, claim_due, node_name
 
 log = get_logger("mailgate.send")
+# One thread claims and signs the next batch while the other records the last one.
+THREADS = 2
 
 
 def make_transport(app: App) -> Transport:
@@ -184,7 +186,7 @@ def deliver_now(app: App, *, ids: Sequence[uuid.UUID] | None = None) -> int:
     transport, signer, node = make_transport(app), load_signer(app.settings), node_name(app)
 
     async def run() -> int:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender") as executor:
+        with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sender") as executor:
             return await run_rounds(app, node, transport, signer, ids=ids, executor=executor)
 
     return asyncio.run(run())
@@ -194,6 +196,7 @@ class SenderService(PollingService):
     """The daemon service: delivers the outbox, polling at `relay.poll_interval`."""
 
     name = "sender"
+    workers = THREADS
 
     def __init__(self, app: App) -> None:
         super().__init__(app)
