@@ -1,6 +1,7 @@
 """The suppression list: addresses mailgate must not send to (opt-out, repeated hard bounces).
 
-Addresses are kept only as blind indexes. The outbound policy gate asks `is_suppressed`.
+Addresses are kept only as blind indexes. The outbound policy gate asks `suppressed_among` (once per
+batch, and again at send time).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, select
 from mailgate import audit
 from mailgate.app import App
 from mailgate.crypto import normalise_address
+from mailgate.store.lookup import in_chunks
 from mailgate.store.models import Suppression
 from mailgate.store.types import utcnow
 
@@ -30,17 +32,17 @@ def is_suppressed(app: App, session: Session, address: str) -> bool:
 
 
 def suppressed_among(app: App, session: Session, addresses: Collection[str]) -> set[str]:
-    """Which of these addresses are suppressed (one query per 500 addresses)."""
+    """Which of these addresses are suppressed (one query per `IN_CHUNK` addresses)."""
     by_bidx: dict[str, list[str]] = {}
     for address in addresses:
         by_bidx.setdefault(app.ring.blind_index(KIND, normalise_address(address)), []).append(
             address
         )
-    keys, found = list(by_bidx), set[str]()
-    for start in range(0, len(keys), 500):
+    found = set[str]()
+    for keys in in_chunks(by_bidx):
         rows = session.exec(
             select(Suppression.address_bidx).where(
-                col(Suppression.address_bidx).in_(keys[start : start + 500]),
+                col(Suppression.address_bidx).in_(keys),
                 col(Suppression.suppressed_at).is_not(None),
             )
         ).all()

@@ -18,6 +18,7 @@ from mailgate.app import App
 from mailgate.directory import patients, validate
 from mailgate.directory.views import ConsentView, to_json
 from mailgate.errors import Conflict
+from mailgate.store.lookup import in_chunks
 from mailgate.store.models import Consent, Patient
 from mailgate.store.types import utcnow
 
@@ -46,19 +47,15 @@ def is_active(session: Session, patient: Patient, purpose: str) -> bool:
     return _active(session, patient, validate.purpose(purpose)) is not None
 
 
-# Bound parameters per IN list: far below SQLite's limit (32,766), and a plan PostgreSQL caches.
-_CHUNK = 500
-
-
 def active_among(
     session: Session, patient_ids: Collection[uuid.UUID], purposes: Sequence[str]
 ) -> set[tuple[uuid.UUID, str]]:
     """Which (patient, purpose) pairs of these patients and purposes have active consent."""
-    ids, found = list(patient_ids), set[tuple[uuid.UUID, str]]()
-    for start in range(0, len(ids), _CHUNK):
+    found = set[tuple[uuid.UUID, str]]()
+    for ids in in_chunks(patient_ids):
         rows = session.exec(
             select(Consent.patient_id, Consent.purpose).where(
-                col(Consent.patient_id).in_(ids[start : start + _CHUNK]),
+                col(Consent.patient_id).in_(ids),
                 col(Consent.purpose).in_(purposes),
                 col(Consent.revoked_at).is_(None),
             )

@@ -12,9 +12,9 @@ step's name, so one poison message never blocks the rest or loops forever.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlmodel import Session
 
@@ -65,11 +65,14 @@ class Preflight(Protocol):
     def run(self, ctx: MessageContext, app: App) -> Outcome | None: ...
 
 
-def preflight(steps: Sequence[Preflight], ctx: MessageContext, app: App) -> Outcome | None:
-    """Run the preflight steps in order; an outcome here ends the message's journey early."""
+S = TypeVar("S", Step, Preflight)
+
+
+def _first_outcome(steps: Sequence[S], call: Callable[[S], Outcome | None]) -> Outcome | None:
+    """Call the steps in order until one decides; a step's crash becomes StepFailed (naming it)."""
     for step in steps:
         try:
-            outcome = step.run(ctx, app)
+            outcome = call(step)
         except RetryLater:
             raise
         except Exception as exc:
@@ -79,15 +82,14 @@ def preflight(steps: Sequence[Preflight], ctx: MessageContext, app: App) -> Outc
     return None
 
 
+def preflight(steps: Sequence[Preflight], ctx: MessageContext, app: App) -> Outcome | None:
+    """Run the preflight steps in order; an outcome here ends the message's journey early."""
+    return _first_outcome(steps, lambda step: step.run(ctx, app))
+
+
 def run(steps: Sequence[Step], ctx: MessageContext, env: StepEnv) -> Outcome:
     """Run the steps in order until one decides; the last step must always decide."""
-    for step in steps:
-        try:
-            outcome = step.run(ctx, env)
-        except RetryLater:
-            raise
-        except Exception as exc:
-            raise StepFailed(step.name, exc) from exc
-        if outcome is not None:
-            return outcome
+    outcome = _first_outcome(steps, lambda step: step.run(ctx, env))
+    if outcome is not None:
+        return outcome
     raise StepFailed(steps[-1].name if steps else "pipeline", RuntimeError("no step decided"))

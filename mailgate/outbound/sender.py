@@ -95,9 +95,9 @@ def load(
         gone = withdrawn.get(row.id)
         if gone is not None:
             if set(gone.rcpts) >= set(rcpts):
-                refusal = Delivery(row.id, "policy", failed=list(rcpts), reason=gone.reason)
-                refusal.refused = True
-                failures.append(refusal)
+                failures.append(
+                    Delivery(row.id, "policy", failed=list(rcpts), reason=gone.reason, refused=True)
+                )
                 continue
             partial[row.id] = gone
             rcpts = tuple(r for r in rcpts if r not in gone.rcpts)

@@ -1,8 +1,10 @@
-"""Finding a row by the id an operator types: the whole UUID, or a unique prefix of it."""
+"""Lookups shared by the stores: a row by the id an operator types (the whole UUID, or a unique
+prefix of it), and IN lists split into bounded chunks."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Iterator
 from typing import TypeVar
 
 from sqlalchemy import String, cast
@@ -11,6 +13,17 @@ from sqlmodel import Session, SQLModel, select
 from mailgate.errors import InvalidInput, NotFound
 
 Row = TypeVar("Row", bound=SQLModel)
+T = TypeVar("T")
+
+# Bound parameters per IN list: far below SQLite's limit (32,766), and a plan PostgreSQL caches.
+IN_CHUNK = 500
+
+
+def in_chunks(values: Collection[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`, one IN query each."""
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def by_id_prefix(session: Session, model: type[Row], ident: str, what: str) -> Row:

@@ -64,6 +64,9 @@ def gate(engine: Engine) -> WriterGate | None:
     """The engine's gate (SQLite), or None (PostgreSQL)."""
     if engine.dialect.name != "sqlite":
         return None
+    found = _GATES.get(engine)  # every write session asks: no lock once the gate exists
+    if found is not None:
+        return found
     with _LOCK:
         found = _GATES.get(engine)
         if found is None:

@@ -9,7 +9,7 @@ revoked a moment ago is never answered from a stale cache.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlmodel import Session
 
@@ -19,6 +19,8 @@ from mailgate.directory import consent
 from mailgate.outbound.kinds import CONSENT_PURPOSES, Purpose
 from mailgate.outbound.request import Recipient
 
+CONSENT_VALUES = frozenset(purpose.value for purpose in CONSENT_PURPOSES)
+
 
 class Facts:
     def __init__(self, app: App, session: Session) -> None:
@@ -27,15 +29,27 @@ class Facts:
         self._suppressed: dict[str, bool] = {}
 
     def preload(self, recipients: Sequence[Recipient], purposes: Iterable[Purpose]) -> None:
-        """Answer every consent and suppression question the batch will ask, in two queries."""
-        wanted = sorted({p.value for p in purposes if p in CONSENT_PURPOSES})
-        patient_ids = {r.patient.id for r in recipients if r.patient is not None}
+        """Answer every consent and suppression question a batch of requests will ask."""
+        self.load(
+            {r.patient.id for r in recipients if r.patient is not None},
+            {purpose.value for purpose in purposes},
+            {r.address for r in recipients},
+        )
+
+    def load(
+        self,
+        patient_ids: Collection[uuid.UUID],
+        purposes: Iterable[str],
+        addresses: Collection[str],
+    ) -> None:
+        """Consent of these patients for these purposes, and suppression of these addresses, in
+        two queries (purposes that need no consent are left out)."""
+        wanted = sorted(set(purposes) & CONSENT_VALUES)
         if wanted and patient_ids:
             active = consent.active_among(self.session, patient_ids, wanted)
             for patient_id in patient_ids:
                 for purpose in wanted:
                     self._consent[(patient_id, purpose)] = (patient_id, purpose) in active
-        addresses = {r.address for r in recipients}
         suppressed = suppression.suppressed_among(self.app, self.session, addresses)
         for address in addresses:
             self._suppressed[address] = address in suppressed

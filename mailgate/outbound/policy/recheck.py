@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from mailgate.app import App
-from mailgate.directory import consent
-from mailgate.outbound.kinds import CONSENT_PURPOSES
-from mailgate.suppression import suppressed_among
+from mailgate.outbound.policy.facts import CONSENT_VALUES, Facts
 
-_CONSENT_VALUES = frozenset(p.value for p in CONSENT_PURPOSES)
 NO_CONSENT = "consent: consent for {purpose} was withdrawn after the message was queued"
 SUPPRESSED = "suppressed: the address was suppressed after the message was queued"
 
@@ -41,26 +38,22 @@ class Withdrawn:
 
 def recheck(app: App, session: Session, queued: Sequence[Queued]) -> dict[uuid.UUID, Withdrawn]:
     """The recipients of each message that may no longer receive it (messages not named: all may)."""
-    consent_asks = {
-        (q.patient_id, q.purpose)
-        for q in queued
-        if q.patient_id is not None and q.purpose in _CONSENT_VALUES
-    }
-    active = (
-        consent.active_among(
-            session, {pid for pid, _ in consent_asks}, sorted({p for _, p in consent_asks})
-        )
-        if consent_asks
-        else set()
+    facts = Facts(app, session)
+    facts.load(
+        {q.patient_id for q in queued if q.patient_id is not None},
+        {q.purpose for q in queued},
+        {rcpt for q in queued for rcpt in q.rcpts},
     )
-    suppressed = suppressed_among(app, session, {r for q in queued for r in q.rcpts})
     withdrawn: dict[uuid.UUID, Withdrawn] = {}
     for q in queued:
-        ask = (q.patient_id, q.purpose)
-        if ask in consent_asks and ask not in active:
+        if (
+            q.patient_id is not None
+            and q.purpose in CONSENT_VALUES
+            and not facts.consented(q.patient_id, q.purpose)
+        ):
             withdrawn[q.id] = Withdrawn(q.rcpts, NO_CONSENT.format(purpose=q.purpose))
             continue
-        gone = tuple(r for r in q.rcpts if r in suppressed)
+        gone = tuple(rcpt for rcpt in q.rcpts if facts.suppressed(rcpt))
         if gone:
             withdrawn[q.id] = Withdrawn(gone, SUPPRESSED)
     return withdrawn
