@@ -351,3 +351,28 @@ def test_a_member_suppressed_after_queueing_is_left_out_of_a_bcc_message(
         "1 recipient(s) withdrawn: suppressed: the address was suppressed after the message was"
         " queued; 1 recipient(s) refused"
     )
+
+
+def test_a_bcc_message_deferred_for_one_member_is_retried_for_that_member_only(
+    clinic: Instance, sink: Sink, backend: str
+) -> None:
+    configure(clinic, '[practice]\ngroup_delivery = "bcc"')
+    clinic.ok("consent", "grant", SAM, "--purpose", "group")
+    clinic.ok("consent", "grant", ALEX, "--purpose", "group")
+    use_relay(clinic, sink)
+    clinic.ok("send", "group_feedback", "--group", "Tuesday group")
+    app = clinic.app()
+    sink.handler.replies[ALEX] = "451 4.3.0 mailbox busy, try later"
+    assert deliver(app) == 1
+    row = rows(app)[-1]
+    assert (row.state, row.reason) == ("deferred", "relay answered 451 at RCPT")
+    envelope = json.loads(
+        app.ring.open(row.envelope_ct, table=TABLE, column="envelope_ct", row_id=row.id)
+    )
+    assert envelope["rcpts"] == [ALEX]  # Sam has it: only Alex is tried again
+    del sink.handler.replies[ALEX]
+    with app.session() as session:
+        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+    assert deliver(app) == 1
+    assert [r.rcpts for r in sink.handler.received] == [[SAM], [ALEX]]
+    assert rows(app)[-1].state == "sent"
