@@ -38,4 +38,14 @@ def bounce_address(app: App, thread: _Thread, *, now: datetime | None = None) ->
 
 
 def journal_address(app: App, journal: JournalAddress) -> str:
-    return signer(app).make_address(TokenKind.JOURNAL, journal.id, _domain(app))
+    """The patient's standing journal address: the same string every time it is shown (signed
+    with the key it was made with, expiring a fixed time after it was made) until it is revoked.
+    Addresses shown before it became stable carry other expiries; they keep working too, as a
+    token names the journal address, not one spelling of it."""
+    return signer(app).make_address(
+        TokenKind.JOURNAL,
+        journal.id,
+        _domain(app),
+        now=journal.created_at,
+        key_id=journal.token_key,
+    )

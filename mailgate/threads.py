@@ -108,8 +108,11 @@ def journal_address(app: App, session: Session, patient: Patient) -> JournalAddr
     """The patient's active journal address, created on first use."""
     current = active_journal(session, patient)
     if current is not None:
+        if current.token_key is None:  # made before addresses were stable: fix its key now
+            current.token_key = app.ring.active_token
+            session.add(current)
         return current
-    journal = JournalAddress(patient_id=patient.id)
+    journal = JournalAddress(patient_id=patient.id, token_key=app.ring.active_token)
     session.add(journal)
     session.flush()
     audit.record(

@@ -79,10 +79,10 @@ class TokenSigner:
         self.current = current
         self.ttl = ttl
         self.journal_ttl = journal_ttl
+        self._keys = dict(keys)
         self._by_tag: dict[int, list[bytes]] = {}
         for key_id, secret in keys.items():
             self._by_tag.setdefault(key_tag(key_id), []).append(secret)
-        self._current_secret = keys[current]
 
     @staticmethod
     def _mac(secret: bytes, kind: TokenKind, body: bytes) -> bytes:
@@ -97,11 +97,15 @@ class TokenSigner:
         *,
         now: datetime | None = None,
         ttl: timedelta | None = None,
+        key_id: str | None = None,
     ) -> str:
+        """A token valid for `ttl` from `now`, signed with the current key (or `key_id`'s: a
+        standing address keeps the key it was made with, so it stays the same string)."""
         now = now or datetime.now(UTC)
         life = ttl or (self.journal_ttl if kind is TokenKind.JOURNAL else self.ttl)
-        body = _LAYOUT.pack(VERSION, key_tag(self.current), subject.bytes, _minutes(now + life))
-        raw = body + self._mac(self._current_secret, kind, body)
+        key_id = key_id if key_id in self._keys else self.current
+        body = _LAYOUT.pack(VERSION, key_tag(key_id), subject.bytes, _minutes(now + life))
+        raw = body + self._mac(self._keys[key_id], kind, body)
         return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
 
     def make_address(
@@ -112,8 +116,10 @@ class TokenSigner:
         *,
         now: datetime | None = None,
         ttl: timedelta | None = None,
+        key_id: str | None = None,
     ) -> str:
-        return f"{kind.value}+{self.make(kind, subject, now=now, ttl=ttl)}@{domain.lower()}"
+        token = self.make(kind, subject, now=now, ttl=ttl, key_id=key_id)
+        return f"{kind.value}+{token}@{domain.lower()}"
 
     def verify(self, kind: TokenKind, token: str, *, now: datetime | None = None) -> Token:
         text = token.strip().upper()

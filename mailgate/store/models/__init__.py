@@ -39,6 +39,7 @@ ENCRYPTED_TABLES: tuple[type[SQLModel], ...] = (
     Entry,
     OutboxMessage,
     OutboxAttempt,
+    Suppression,
 )
 
 

@@ -41,6 +41,8 @@ class JournalAddress(SQLModel, table=True):
     patient_id: uuid.UUID = fk("patient.id", "CASCADE")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # The token key the address is signed with: the address stays the same until revoked.
+    token_key: str | None = Field(default=None, max_length=8, nullable=True)
 
 
 class InboundMessage(SQLModel, table=True):
@@ -99,16 +101,22 @@ class Entry(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """Addresses we must not send to (opt-out, repeated hard bounces), by blind index."""
+    """Addresses we must not send to (opt-out, repeated hard bounces), found by blind index; the
+    address itself is kept encrypted for `mailgate suppression list`."""
 
     __tablename__ = "suppression"
+    __encrypted__: ClassVar[tuple[str, ...]] = ("address_ct",)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     address_bidx: str = Field(max_length=64, unique=True)
+    address_ct: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     hard_bounces: int = Field(default=0)
     reason: str = Field(default="", max_length=32)
     suppressed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The last lift: when, and the staff address that authorised it (not patient data).
+    lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    lifted_by: str | None = Field(default=None, max_length=255, nullable=True)
 
 
 class SafetyAlert(SQLModel, table=True):
