@@ -86,11 +86,22 @@ class PracticeSection(_Section):
     crisis_line: str = "If you are in crisis, call your local emergency number."
     # RFC 8058 one-click unsubscribe URL; `{token}` is replaced by the message's reply token.
     unsubscribe_url: str = Field(default="", pattern=r"^(https://\S*\{token\}\S*)?$")
-    # Group mail: one copy per member with its own reply token (fanout), or one copy to all
-    # members as BCC (replies then cannot be matched to a patient).
-    group_delivery: Literal["fanout", "bcc"] = "fanout"
+    # Group mail is always fanned out (one copy per member, with their own reply token). The key
+    # stays so that configs naming it keep loading; "bcc" was retired (see `_fanout_only`).
+    group_delivery: str = "fanout"
     # A directory searched before the built-in templates (to reword messages); empty: built-ins.
     templates_dir: Path | None = None
+
+    @field_validator("group_delivery")
+    @classmethod
+    def _fanout_only(cls, value: str) -> str:
+        if value != "fanout":
+            raise ValueError(
+                'only "fanout" is supported: BCC group mail was retired (a shared copy could not '
+                "be checked against each member's consent, nor carry their reply token); remove "
+                'the key or set it to "fanout"'
+            )
+        return value
 
 
 class SmtpSection(_Section):

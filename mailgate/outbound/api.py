@@ -8,8 +8,9 @@ Refused messages are written too, in state `refused` with the rule and reason an
 For a patient, each message opens a reply thread: its token goes in Reply-To (`reply+<token>`), the
 VERP envelope sender (`bounce+<token>`) and the List-Unsubscribe mailto, and the thread's Message-ID
 is the message's own, `<outbox-id-hex@reply_domain>`. Group mail (`enqueue_group`) is fanned out, one
-message, thread and token per member, or (`[practice] group_delivery = "bcc"`) one message with the
-members as hidden recipients.
+message, thread and token per member: every message has exactly one recipient, so the gate's consent
+and suppression questions (asked again at send time) are always about one patient. (BCC group mail was
+retired: its shared row could not be re-checked per member, and its copies carried no reply token.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mailgate.directory import clinicians, groups
 from mailgate.errors import InvalidInput
 from mailgate.log import get_logger
 from mailgate.outbound import compose
-from mailgate.outbound.kinds import FORM_TITLES, OutboxState
+from mailgate.outbound.kinds import FORM_TITLES, Kind, OutboxState
 from mailgate.outbound.policy import CONTENT_RULES, ENVELOPE_RULES, Refusal, judge
 from mailgate.outbound.policy.facts import Facts
 from mailgate.outbound.request import Candidate, OutboundRequest, Recipient, form_request
@@ -108,33 +109,13 @@ def enqueue_many(
 def enqueue_group(
     app: App, session: Session, group: PatientGroup, form: str, *, cause: str = ""
 ) -> list[OutboxResult]:
-    """A form to every current member of a group: one message each, or one BCC message."""
+    """A form to every current member of a group, fanned out: one message, thread and reply token
+    per member, each judged by the gate on its own (and again at send time) like any other."""
     members = groups.members(session, group)
     if not members:
         raise InvalidInput(f"group {group.name!r} has no members")
-    requests = [form_request(member, form, cause=cause) for member in members]
-    requests = [_with_group(r, group.id) for r in requests]
-    if app.settings.practice.group_delivery == "fanout":
-        return enqueue_many(app, session, requests)
-    # BCC: members the envelope rules refuse get their own refused row; the rest share one.
-    with session.no_autoflush:
-        recipients = [_patient(app, r.patient) for r in requests]  # type: ignore[arg-type]
-        facts = Facts(app, session)
-        facts.preload(recipients, {requests[0].purpose})
-        batch, results, passed = _Batch(), [], []
-        for request, recipient in zip(requests, recipients, strict=True):
-            candidate = Candidate(request, [recipient], facts)
-            refusal = judge(ENVELOPE_RULES, app, session, candidate)
-            if refusal is None:
-                passed.append(recipient)
-            else:
-                results.append(_refuse(app, session, batch, candidate, refusal))
-        if passed:
-            # The shared row stands for all of them (its patient_id is cleared when it is stored).
-            shared = Candidate(requests[0], passed, facts)
-            results.append(_enqueue(app, session, batch, shared, bcc=True))
-        batch.write(session)
-    return results
+    requests = [_with_group(form_request(m, form, cause=cause), group.id) for m in members]
+    return enqueue_many(app, session, requests)
 
 
 @dataclass(slots=True)
@@ -164,15 +145,12 @@ def _with_group(request: OutboundRequest, group_id: uuid.UUID) -> OutboundReques
     )
 
 
-def _enqueue(
-    app: App, session: Session, batch: _Batch, candidate: Candidate, *, bcc: bool = False
-) -> OutboxResult:
-    if not bcc:
-        refusal = judge(ENVELOPE_RULES, app, session, candidate)
-        if refusal is not None:
-            return _refuse(app, session, batch, candidate, refusal)
+def _enqueue(app: App, session: Session, batch: _Batch, candidate: Candidate) -> OutboxResult:
+    refusal = judge(ENVELOPE_RULES, app, session, candidate)
+    if refusal is not None:
+        return _refuse(app, session, batch, candidate, refusal)
     try:
-        return _compose_and_store(app, session, batch, candidate, bcc=bcc)
+        return _compose_and_store(app, session, batch, candidate)
     except compose.RenderError as exc:
         return _refuse(app, session, batch, candidate, Refusal("render", exc.reason))
     except _Refused as exc:
@@ -187,13 +165,16 @@ def _context(app: App, request: OutboundRequest, greeting: str) -> dict[str, Any
         "name": greeting,
         "first_name": greeting.split(maxsplit=1)[0] if greeting else "",
         "for_patient": request.patient is not None,
+        # Every automated message to a patient says how to stop them all, but the one confirming
+        # that they have stopped.
+        "offer_stop": request.patient is not None and request.kind is not Kind.OPT_OUT,
         **request.context,
     }
 
 
-def _render(app: App, candidate: Candidate, *, bcc: bool) -> compose.Rendered:
+def _render(app: App, candidate: Candidate) -> compose.Rendered:
     request, recipients = candidate.request, candidate.recipients
-    context = _context(app, request, "" if bcc else recipients[0].name)
+    context = _context(app, request, recipients[0].name)
     candidate.greeting = str(context["name"])
     composer = compose.composer(compose.search_path(app.settings))
     candidate.rendered = composer.render(request.kind, context)
@@ -205,11 +186,9 @@ def _headers(
     candidate: Candidate,
     thread: threads.ThreadDraft | None,
     message_id: str,
-    *,
-    bcc: bool,
 ) -> compose.Headers:
     first = candidate.recipients[0]
-    to = () if bcc else (compose.Mailbox(first.name, first.address),)
+    to = (compose.Mailbox(first.name, first.address),)
     practice = app.settings.practice
     if thread is None:
         return compose.Headers(to, practice.from_address, message_id)
@@ -222,13 +201,13 @@ def _headers(
 
 
 def _compose_and_store(
-    app: App, session: Session, batch: _Batch, candidate: Candidate, *, bcc: bool
+    app: App, session: Session, batch: _Batch, candidate: Candidate
 ) -> OutboxResult:
     request = candidate.request
-    rendered = _render(app, candidate, bcc=bcc)
+    rendered = _render(app, candidate)
     thread: threads.ThreadDraft | None = None
     row_id, mail_from = uuid.uuid4(), app.settings.practice.from_address
-    if request.patient is not None and not bcc:
+    if request.patient is not None:
         # The message takes its thread's id, so the thread's Message-ID is the message's own
         # (`<id-hex@reply_domain>`), and the thread keeps the text the patient will quote.
         thread = threads.draft_thread(
@@ -241,7 +220,7 @@ def _compose_and_store(
         row_id, mail_from = thread.id, addresses.bounce_address(app, thread)
     message_id = f"<{row_id.hex}@{app.settings.practice.reply_domain}>"
     assert thread is None or thread.message_id == message_id
-    candidate.headers = _headers(app, candidate, thread, message_id, bcc=bcc)
+    candidate.headers = _headers(app, candidate, thread, message_id)
     refusal = judge(CONTENT_RULES, app, session, candidate)
     if refusal is not None:  # the thread was never added: nothing of the message stays behind
         raise _Refused(refusal)
@@ -259,8 +238,6 @@ def _compose_and_store(
         raw=raw,
     )
     row["thread_id"] = thread.id if thread else None
-    if bcc:
-        row["patient_id"] = None
     if thread is not None:
         batch.threads.append(thread.row())
     batch.rows.append(row)

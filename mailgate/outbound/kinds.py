@@ -47,8 +47,9 @@ FORM_TITLES: dict[str, str] = {
     "milestone": "Your milestone log",
     "checkin": "Your check-in",
     "group_feedback": "Feedback on your group session",
-    "phq9": "Your PHQ-9 questionnaire",
-    "gad7": "Your GAD-7 questionnaire",
+    # Subjects are seen on lock screens and in shared inboxes: they name no measure or condition.
+    "phq9": "Your questionnaire",
+    "gad7": "Your questionnaire",
 }
 
 

@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Row
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from mailgate import audit, suppression
 from mailgate.app import App
 from mailgate.log import get_logger
-from mailgate.outbound.api import TABLE, seal
+from mailgate.outbound.api import seal
 from mailgate.outbound.kinds import OutboxState
 from mailgate.outbound.transport import Delivery
 from mailgate.store.models import OutboxAttempt, OutboxMessage
@@ -74,18 +74,6 @@ def _next_state(app: App, row: Row[Any], result: Delivery, now: datetime) -> dic
     return change
 
 
-def _only_deferred(app: App, session: Session, row_id: uuid.UUID, rcpts: list[str]) -> None:
-    """Some recipients are finished: only the others are tried again."""
-    sealed = session.exec(select(OutboxMessage.envelope_ct).where(OutboxMessage.id == row_id)).one()
-    envelope = json.loads(app.ring.open(sealed, table=TABLE, column="envelope_ct", row_id=row_id))
-    envelope["rcpts"] = rcpts
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == row_id)
-        .values(envelope_ct=seal(app, row_id, "envelope_ct", json.dumps(envelope)))
-    )
-
-
 def _outcome(
     app: App, session: Session, row: Row[Any], result: Delivery, *, node: str, now: datetime
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -104,9 +92,6 @@ def _outcome(
     )
     for address in result.bounced:
         suppression.record_hard_bounce(app, session, address, app.settings.ingest.hard_bounce_limit)
-    finished = len(result.accepted) + len(result.bounced) + len(result.failed)
-    if change["state"] == OutboxState.DEFERRED and finished:
-        _only_deferred(app, session, row.id, list(result.deferred))
     attempt_id = uuid.uuid4()
     attempt = {
         "id": attempt_id,

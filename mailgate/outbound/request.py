@@ -98,10 +98,16 @@ def confirmation(
     )
 
 
-def opt_out_confirmation(patient: Patient, what: str, *, cause: str = "") -> OutboundRequest:
-    """Confirm an opt-out; `what` completes "we will no longer email you …"."""
+def opt_out_confirmation(
+    patient: Patient, stopped: Sequence[str], *, cause: str = ""
+) -> OutboundRequest:
+    """Confirm an opt-out: all automated mail stopped; `stopped` names what was being sent."""
     return OutboundRequest(
-        Kind.OPT_OUT, Purpose.SERVICE, patient=patient, context={"what": what}, cause=cause
+        Kind.OPT_OUT,
+        Purpose.SERVICE,
+        patient=patient,
+        context={"stopped": list(stopped)},
+        cause=cause,
     )
 
 

@@ -27,7 +27,7 @@ from mailgate.outbound.api import TABLE
 from mailgate.outbound.delivery import RelayTransport
 from mailgate.outbound.kinds import DUE_STATES, OutboxState
 from mailgate.outbound.maildir import MaildirTransport
-from mailgate.outbound.policy.recheck import Queued, Withdrawn, recheck
+from mailgate.outbound.policy.recheck import Queued, recheck
 from mailgate.outbound.record import record
 from mailgate.outbound.signing import DkimSigner, load_signer
 from mailgate.outbound.transport import Delivery, Outgoing, Transport
@@ -43,7 +43,7 @@ def make_transport(app: App) -> Transport:
     settings = app.settings
     if settings.relay.host:
         return RelayTransport(settings.relay, settings.data_dir)
-    return MaildirTransport(settings.sent_dir)
+    return MaildirTransport(settings.sent_dir, app.ring)
 
 
 def claim(
@@ -65,13 +65,12 @@ def claim(
 
 def load(
     app: App, ids: Sequence[uuid.UUID], signer: DkimSigner | None
-) -> tuple[list[Outgoing], list[Delivery], dict[uuid.UUID, Withdrawn]]:
+) -> tuple[list[Outgoing], list[Delivery]]:
     """Decrypt, re-check and sign the claimed messages.
 
     The gate's consent and suppression rules are asked again (`recheck`): a message whose
-    recipients all said no since it was queued fails here as refused; recipients withdrawn from a
-    message to several are left out (returned, to be recorded with the result). Signing happens
-    per attempt, so keys can rotate; a message that cannot be signed fails with a reason instead of
+    recipient said no since it was queued is refused here instead of sent. Signing happens per
+    attempt, so keys can rotate; a message that cannot be signed fails with a reason instead of
     going out unsigned.
     """
     ring, items, failures = app.ring, [], []
@@ -86,21 +85,20 @@ def load(
         withdrawn = recheck(
             app,
             session,
-            [Queued(r.id, r.patient_id, r.purpose, tuple(envelopes[r.id]["rcpts"])) for r in rows],
+            [
+                Queued(r.id, r.patient_id, r.kind, r.purpose, tuple(envelopes[r.id]["rcpts"]))
+                for r in rows
+            ],
         )
-    partial: dict[uuid.UUID, Withdrawn] = {}
     for row in rows:
         envelope = envelopes[row.id]
         rcpts = tuple(envelope["rcpts"])
         gone = withdrawn.get(row.id)
         if gone is not None:
-            if set(gone.rcpts) >= set(rcpts):
-                failures.append(
-                    Delivery(row.id, "policy", failed=list(rcpts), reason=gone.reason, refused=True)
-                )
-                continue
-            partial[row.id] = gone
-            rcpts = tuple(r for r in rcpts if r not in gone.rcpts)
+            failures.append(
+                Delivery(row.id, "policy", failed=list(rcpts), reason=gone.reason, refused=True)
+            )
+            continue
         raw = ring.open(row.raw_ct, table=TABLE, column="raw_ct", row_id=row.id)
         item = Outgoing(row.id, envelope["mail_from"], rcpts, raw)
         if signer is not None:
@@ -111,17 +109,7 @@ def load(
                 failures.append(Delivery.whole(item, "dkim", "failed", reason))
                 continue
         items.append(item)
-    return items, failures, partial
-
-
-def _with_withdrawn(results: list[Delivery], partial: dict[uuid.UUID, Withdrawn]) -> None:
-    """Record the recipients left out of a message as failed, with the gate's reason."""
-    for result in results:
-        gone = partial.get(result.id)
-        if gone is not None:
-            result.failed.extend(gone.rcpts)
-            note = f"{len(gone.rcpts)} recipient(s) withdrawn: {gone.reason}"
-            result.reason = f"{result.reason}; {note}" if result.reason else note
+    return items, failures
 
 
 async def run_rounds(
@@ -144,21 +132,19 @@ async def run_rounds(
     loop = asyncio.get_running_loop()
     batch = app.settings.relay.batch
 
-    async def prepare() -> tuple[
-        list[uuid.UUID], list[Outgoing], list[Delivery], dict[uuid.UUID, Withdrawn]
-    ]:
+    async def prepare() -> tuple[list[uuid.UUID], list[Outgoing], list[Delivery]]:
         claimed = await loop.run_in_executor(executor, claim, app, node, batch, ids)
         if not claimed:
-            return [], [], [], {}
-        items, failures, partial = await loop.run_in_executor(executor, load, app, claimed, signer)
-        return claimed, items, failures, partial
+            return [], [], []
+        items, failures = await loop.run_in_executor(executor, load, app, claimed, signer)
+        return claimed, items, failures
 
     total = 0
     recording: asyncio.Future[None] | None = None
     upcoming = asyncio.ensure_future(prepare())
     try:
         while True:
-            claimed, items, failures, partial = await upcoming
+            claimed, items, failures = await upcoming
             if not claimed:
                 break
             total += len(claimed)
@@ -166,7 +152,6 @@ async def run_rounds(
             if more:
                 upcoming = asyncio.ensure_future(prepare())  # signed while this batch is sent
             results = await transport.deliver(items) if items else []
-            _with_withdrawn(results, partial)
             if recording is not None:
                 await recording
             recording = loop.run_in_executor(executor, record, app, node, [*failures, *results])

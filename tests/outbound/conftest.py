@@ -7,8 +7,8 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import col, select
 
 from mailgate.app import App
-from mailgate.outbound import sender, signing
+from mailgate.outbound import maildir, sender, signing
 from mailgate.store.models import OutboxMessage
 from tests.conftest import Instance
 from tests.smtp.conftest import make_certificate
@@ -150,3 +150,10 @@ def rows(app: App) -> list[OutboxMessage]:
         return list(
             session.exec(select(OutboxMessage).order_by(col(OutboxMessage.created_at))).all()
         )
+
+
+def open_sent(app: App, path: Path) -> EmailMessage:
+    """A message the sender delivered to the local (sealed) Maildir, as its recipient has it."""
+    msg = message_from_bytes(maildir.open_file(app.ring, path), policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg

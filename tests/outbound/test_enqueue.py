@@ -180,12 +180,77 @@ def test_transactional_mail_needs_no_consent_but_respects_suppression(clinic: In
         for _ in range(3):
             suppression.record_hard_bounce(app, session, ALEX, 3)
     refused = _send(app, ack)
-    assert refused.reason == "suppressed: the address is suppressed (opt-out or hard bounces)"
+    assert refused.reason == "suppressed: the address is suppressed after hard bounces"
 
     def opted_out(app: App, session: Session) -> OutboundRequest:
-        return opt_out_confirmation(patients.get(app, session, ALEX), "check-ins")
+        return opt_out_confirmation(patients.get(app, session, ALEX), ["check-in emails"])
 
+    # Even the confirmation of an opt-out: the address bounces.
     assert _send(app, opted_out).state is OutboxState.REFUSED
+
+
+def test_an_opt_out_lets_through_only_its_own_confirmation(clinic: Instance) -> None:
+    app = clinic.app()
+    with app.session() as session:
+        suppression.opt_out(app, session, SAM)
+
+    def ack(app: App, session: Session) -> OutboundRequest:
+        return confirmation(patients.get(app, session, SAM), "milestone")
+
+    def opted_out(app: App, session: Session) -> OutboundRequest:
+        return opt_out_confirmation(patients.get(app, session, SAM), ["milestone reminders"])
+
+    form = _send(app, _form(SAM))
+    assert (form.state, form.reason) == (
+        OutboxState.REFUSED,
+        "suppressed: the patient opted out of all automated email",
+    )
+    assert _send(app, ack).state is OutboxState.REFUSED
+    assert _send(app, opted_out).state is OutboxState.QUEUED
+
+
+def test_subjects_name_no_measure(clinic: Instance) -> None:
+    clinic.ok("consent", "grant", SAM, "--purpose", "measures")
+    app = clinic.app()
+    for form in ("phq9", "gad7"):
+        subject = str(_raw(app, _send(app, _form(SAM, form)).id)["Subject"])
+        assert subject == "Your questionnaire from Example Practice"
+        for word in ("phq", "gad", "depress", "anxi", "mood", "health"):
+            assert word not in subject.lower()
+
+
+def test_a_patient_named_inside_the_practice_name_is_not_refused(clinic: Instance) -> None:
+    configure(clinic, '[practice]\nname = "Samuel Lee Therapy for Sam"')
+    clinic.ok(
+        "patient",
+        "add",
+        "anna@example.org",
+        "--name",
+        "Anna",
+        "--clinician",
+        "dr.lee@clinic.example",
+    )
+    clinic.ok("consent", "grant", "anna@example.org", "--purpose", "milestones")
+    app = clinic.app()
+    # "Sam Patient" and "Anna" appear in (or inside) the practice's own name, not as the recipient.
+    assert _send(app, _form(SAM)).state is OutboxState.QUEUED
+    assert _send(app, _form("anna@example.org")).state is OutboxState.QUEUED
+
+
+def test_a_subject_naming_the_recipient_says_what_to_change(
+    clinic: Instance, tmp_path: Path
+) -> None:
+    templates = tmp_path / "custom"
+    (templates / "mail").mkdir(parents=True)
+    # A practice's template that slips the name in through a context variable the lint allows.
+    (templates / "mail" / "form.subject.j2").write_text("{{ form_title }} for Sam\n")
+    configure(clinic, f'[practice]\ntemplates_dir = "{templates}"')
+    app = clinic.app()
+    result = _send(app, _form(SAM))
+    assert result.reason == (
+        "one_patient: the subject shows the recipient's name: reword the subject template "
+        "(subjects may use only practice_name and form_title)"
+    )
 
 
 def test_a_greeting_naming_another_patient_is_refused(clinic: Instance) -> None:
@@ -346,7 +411,7 @@ def test_a_batch_is_judged_message_by_message_and_answered_in_order(
         results = enqueue_many(app, session, batch)
     assert [(r.state.value, r.reason) for r in results] == [
         ("queued", ""),
-        ("refused", "suppressed: the address is suppressed (opt-out or hard bounces)"),
+        ("refused", "suppressed: the address is suppressed after hard bounces"),
         ("refused", "consent: no active consent for checkins"),
         ("refused", "one_patient: the greeting does not name the recipient"),
         ("queued", ""),

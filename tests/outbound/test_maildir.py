@@ -21,9 +21,10 @@ from sqlalchemy import update
 
 from mailgate.app import App
 from mailgate.directory import patients
+from mailgate.errors import KeyRingError
 from mailgate.outbound import enqueue, form_request
 from mailgate.outbound.api import TABLE
-from mailgate.outbound.maildir import MaildirTransport
+from mailgate.outbound.maildir import MaildirTransport, open_file
 from mailgate.outbound.transport import Outgoing
 from mailgate.store.models import OutboxMessage
 from mailgate.store.types import utcnow
@@ -58,11 +59,31 @@ def test_the_file_in_new_holds_exactly_the_message(clinic: Instance, backend: st
     assert deliver(app) == 1
     maildir = clinic.data_dir / "sent"
     (path,) = (maildir / "new").iterdir()
-    assert path.read_bytes() == _expected_file(app, queued)
+    assert open_file(app.ring, path) == _expected_file(app, queued)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # a patient's message: owner only
     assert list((maildir / "tmp").iterdir()) == []
     (row,) = rows(app)
     assert (row.state, row.transport) == ("sent", "maildir")
+
+
+def test_the_file_is_sealed_and_opens_only_as_its_own_message(
+    clinic: Instance, backend: str
+) -> None:
+    app = clinic.app()
+    _queue(app)
+    _queue(app)
+    assert deliver(app) == 2
+    first, second = sorted((clinic.data_dir / "sent" / "new").iterdir())
+    for path in (first, second):
+        stored = path.read_bytes().lower()
+        for secret in (SAM, "sam patient", "mood (1-10)", "hello sam"):
+            assert secret.encode() not in stored
+        assert b"Delivered-To" in open_file(app.ring, path)
+    # The name says which message the file delivers; a file renamed to another's does not open.
+    swapped = first.with_name(first.name.replace(first.name.split("_")[1][:32], "0" * 32))
+    first.rename(swapped)
+    with pytest.raises(KeyRingError):
+        open_file(app.ring, swapped)
 
 
 @dataclass(frozen=True)
@@ -157,7 +178,7 @@ def test_an_unwritable_maildir_defers_and_the_message_goes_out_later(
     (row,) = rows(app)
     assert (row.state, row.attempts) == ("sent", 2)
     (path,) = (maildir / "new").iterdir()
-    assert path.read_bytes() == _expected_file(app, row)
+    assert open_file(app.ring, path) == _expected_file(app, row)
 
 
 def test_a_failed_sync_of_new_defers_and_the_retry_writes_it_again(
@@ -180,7 +201,7 @@ def test_a_failed_sync_of_new_defers_and_the_retry_writes_it_again(
     assert deliver(app) == 1
     (row,) = rows(app)
     assert row.state == "sent"
-    copies = [path.read_bytes() for path in (maildir / "new").iterdir()]
+    copies = [open_file(app.ring, path) for path in (maildir / "new").iterdir()]
     assert copies == [_expected_file(app, row)] * 2  # a duplicate, never a loss
 
 
@@ -202,7 +223,7 @@ def test_a_failed_sync_of_the_file_defers_and_leaves_nothing_behind(
     _retry_now(app)
     assert deliver(app) == 1
     (path,) = (maildir / "new").iterdir()
-    assert path.read_bytes() == _expected_file(app, row)
+    assert open_file(app.ring, path) == _expected_file(app, row)
 
 
 def _outgoing(text: str) -> Outgoing:
@@ -210,11 +231,11 @@ def _outgoing(text: str) -> Outgoing:
     return Outgoing(uuid.uuid4(), "bounce@example.org", (SAM,), raw)
 
 
-def test_new_broken_under_a_running_transport_defers_each_message(tmp_path: Path) -> None:
+def test_new_broken_under_a_running_transport_defers_each_message(tmp_path: Path, app: App) -> None:
     """The daemon keeps one transport: a Maildir that breaks after it was opened defers the
     messages written after that, and leaves nothing in tmp/."""
     maildir = tmp_path / "sent"
-    transport = MaildirTransport(maildir)
+    transport = MaildirTransport(maildir, app.ring)
     (first,) = asyncio.run(transport.deliver([_outgoing("first")]))
     assert (first.accepted, first.deferred) == ([SAM], [])
     (maildir / "new").rename(tmp_path / "held")
@@ -228,5 +249,7 @@ def test_new_broken_under_a_running_transport_defers_each_message(tmp_path: Path
     (tmp_path / "held").rename(maildir / "new")
     (again,) = asyncio.run(transport.deliver([_outgoing("second")]))
     assert again.accepted == [SAM]
-    bodies = sorted(path.read_bytes().rsplit(b"\n\n", 1)[1] for path in (maildir / "new").iterdir())
+    bodies = sorted(
+        open_file(app.ring, path).rsplit(b"\n\n", 1)[1] for path in (maildir / "new").iterdir()
+    )
     assert bodies == [b"first\n", b"second\n"]

@@ -26,7 +26,7 @@ class Facts:
     def __init__(self, app: App, session: Session) -> None:
         self.app, self.session = app, session
         self._consent: dict[tuple[uuid.UUID, str], bool] = {}
-        self._suppressed: dict[str, bool] = {}
+        self._suppressed: dict[str, str | None] = {}
 
     def preload(self, recipients: Sequence[Recipient], purposes: Iterable[Purpose]) -> None:
         """Answer every consent and suppression question a batch of requests will ask."""
@@ -50,9 +50,9 @@ class Facts:
             for patient_id in patient_ids:
                 for purpose in wanted:
                     self._consent[(patient_id, purpose)] = (patient_id, purpose) in active
-        suppressed = suppression.suppressed_among(self.app, self.session, addresses)
+        reasons = suppression.reasons_among(self.app, self.session, addresses)
         for address in addresses:
-            self._suppressed[address] = address in suppressed
+            self._suppressed[address] = reasons.get(address)
 
     def consented(self, patient_id: uuid.UUID, purpose: str) -> bool:
         key = (patient_id, purpose)
@@ -60,8 +60,9 @@ class Facts:
             self._consent[key] = bool(consent.active_among(self.session, {patient_id}, [purpose]))
         return self._consent[key]
 
-    def suppressed(self, address: str) -> bool:
+    def suppressed(self, address: str) -> str | None:
+        """Why the address is suppressed (`opt_out`, `hard_bounce`), or None when it is not."""
         if address not in self._suppressed:
-            found = suppression.suppressed_among(self.app, self.session, {address})
-            self._suppressed[address] = address in found
+            found = suppression.reasons_among(self.app, self.session, {address})
+            self._suppressed[address] = found.get(address)
         return self._suppressed[address]

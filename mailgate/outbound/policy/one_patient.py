@@ -1,18 +1,21 @@
 """One patient per message: nothing visible in a message shows another person's address or name.
 
-To holds exactly the recipient (or nobody, for BCC); there is no Cc; Reply-To is one of our own
-addresses; the greeting names the recipient; the subject holds no address or name; and a patient's
-message body contains no address but the recipient's own and the practice's. Group mail is fanned
-out (or BCC), so this holds for it too.
+Every message has exactly one recipient (group mail is fanned out, one copy per member). To holds
+exactly that recipient; there is no Cc; Reply-To is one of our own addresses; the greeting names the
+recipient; the subject holds neither an address nor the recipient's name; and a patient's message body
+contains no address but the recipient's own and the practice's.
 """
 
 from __future__ import annotations
+
+import re
 
 from sqlmodel import Session
 
 from mailgate.app import App
 from mailgate.crypto import normalise_address
 from mailgate.log import ADDRESS
+from mailgate.outbound.kinds import FORM_TITLES
 from mailgate.outbound.request import Candidate
 
 
@@ -27,14 +30,13 @@ def _is_ours(app: App, address: str) -> bool:
 
 def _addressing(app: App, candidate: Candidate) -> str | None:
     assert candidate.headers is not None
-    own = {normalise_address(r.address) for r in candidate.recipients}
+    if len(candidate.recipients) != 1:
+        return "a message goes to exactly one recipient (group mail is fanned out)"
+    own = {normalise_address(candidate.recipients[0].address)}
     shown = {normalise_address(mailbox.address) for mailbox in candidate.headers.to}
-    several = len(candidate.recipients) > 1
-    if several and (shown or candidate.greeting):
-        return "a message to several recipients must not show or greet any of them"
-    if not several and shown != own:
+    if shown != own:
         return "To must hold exactly the recipient"
-    if not several and candidate.greeting != candidate.recipients[0].name:
+    if candidate.greeting != candidate.recipients[0].name:
         return "the greeting does not name the recipient"
     reply_to = candidate.headers.reply_to
     if not ADDRESS.fullmatch(reply_to) or not _is_ours(app, reply_to):
@@ -42,14 +44,33 @@ def _addressing(app: App, candidate: Candidate) -> str | None:
     return None
 
 
+def _names_in(subject: str, fixed: tuple[str, ...], greeting: str) -> bool:
+    """Whether the recipient's name, or first name, stands as a word in the subject.
+
+    The practice's name and the form's title are the practice's own words, not patient data, so
+    they are taken out first: a patient called Anna is not named by "Annapolis Therapy", nor Lee
+    by "Dr Lee's Practice".
+    """
+    rest = subject
+    for text in sorted((f for f in fixed if f), key=len, reverse=True):
+        rest = re.sub(re.escape(text), " ", rest, flags=re.IGNORECASE)
+    names = {greeting, greeting.split(maxsplit=1)[0]} if greeting.strip() else set()
+    return any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", rest, re.IGNORECASE) for name in names)
+
+
 def _content(app: App, candidate: Candidate) -> str | None:
     rendered = candidate.rendered
     assert rendered is not None
     # The lint keeps patient variables out of subject templates; this catches a caller's context
     # or a practice's own template putting an address or the greeting there anyway.
-    greeting = candidate.greeting.lower()
-    if ADDRESS.search(rendered.subject) or (greeting and greeting in rendered.subject.lower()):
-        return "the subject shows an address or a name"
+    if ADDRESS.search(rendered.subject):
+        return "the subject shows an address: subjects may use only practice_name and form_title"
+    fixed = (app.settings.practice.name, FORM_TITLES.get(candidate.request.form or "", ""))
+    if _names_in(rendered.subject, fixed, candidate.greeting):
+        return (
+            "the subject shows the recipient's name: reword the subject template "
+            "(subjects may use only practice_name and form_title)"
+        )
     if candidate.request.patient is None:
         return None
     own = {normalise_address(r.address) for r in candidate.recipients}

@@ -3,8 +3,7 @@
 someone who has said no since.
 
 Only what can change is asked again (the content rules judged text that has not changed). A message
-whose every recipient is withdrawn is refused, like at the gate; from a message to several (BCC),
-only the withdrawn recipients are dropped.
+whose recipient is withdrawn is refused, as the gate would have refused it.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from sqlmodel import Session
 
 from mailgate.app import App
 from mailgate.outbound.policy.facts import CONSENT_VALUES, Facts
+from mailgate.outbound.policy.suppressed import refusal
 
 NO_CONSENT = "consent: consent for {purpose} was withdrawn after the message was queued"
 SUPPRESSED = "suppressed: the address was suppressed after the message was queued"
@@ -26,6 +26,7 @@ SUPPRESSED = "suppressed: the address was suppressed after the message was queue
 class Queued:
     id: uuid.UUID
     patient_id: uuid.UUID | None
+    kind: str
     purpose: str
     rcpts: tuple[str, ...]
 
@@ -37,7 +38,8 @@ class Withdrawn:
 
 
 def recheck(app: App, session: Session, queued: Sequence[Queued]) -> dict[uuid.UUID, Withdrawn]:
-    """The recipients of each message that may no longer receive it (messages not named: all may)."""
+    """The messages whose recipients may no longer receive them, with the reason (messages not
+    named may go out)."""
     facts = Facts(app, session)
     facts.load(
         {q.patient_id for q in queued if q.patient_id is not None},
@@ -53,7 +55,7 @@ def recheck(app: App, session: Session, queued: Sequence[Queued]) -> dict[uuid.U
         ):
             withdrawn[q.id] = Withdrawn(q.rcpts, NO_CONSENT.format(purpose=q.purpose))
             continue
-        gone = tuple(rcpt for rcpt in q.rcpts if facts.suppressed(rcpt))
+        gone = tuple(rcpt for rcpt in q.rcpts if refusal(q.kind, facts.suppressed(rcpt)))
         if gone:
             withdrawn[q.id] = Withdrawn(gone, SUPPRESSED)
     return withdrawn
