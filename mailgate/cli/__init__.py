@@ -12,6 +12,7 @@ from mailgate.cli import (  # noqa: F401  (each module registers its commands)
     inbox,
     outbound,
     parse,
+    suppression,
 )
 from mailgate.cli.root import cli, main
 

@@ -154,8 +154,18 @@ method_option = click.option(
 def consent_grant(state: State, email: str, purpose: str, method: str) -> None:
     app = state.app()
     with app.session() as session:
-        consent.grant(app, session, email, purpose, method)
+        granted = consent.grant(app, session, email, purpose, method)
     click.echo(f"consent granted: {purpose}")
+    if granted.opt_out_lifted:
+        click.echo(
+            "the patient had replied STOP: their opt-out is lifted and mail for this purpose "
+            "resumes (grant the other purposes they want back too)"
+        )
+    if granted.bounce_suppressed:
+        click.echo(
+            "note: the address is suppressed after hard bounces, so nothing reaches it yet; once "
+            "it works again: mailgate suppression lift EMAIL --by YOUR-ADDRESS"
+        )
 
 
 @consent_group.command("revoke")

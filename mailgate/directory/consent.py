@@ -2,18 +2,22 @@
 
 A grant is a row; revoking stamps it. The history stays (when, and by which method: the CLI, a
 patient's STOP reply, a hard bounce …), and a partial unique index allows one active grant per
-purpose. The outbound policy gate asks `is_active` before anything is sent.
+purpose. The outbound policy gate asks `active_among` before anything is sent.
+
+A patient's STOP revokes every purpose at once (`revoke_all`) and suppresses their address; granting
+consent again (the patient asked to resume) lifts that opt-out, so the purpose granted resumes.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from mailgate import audit
+from mailgate import audit, suppression
 from mailgate.app import App
 from mailgate.directory import patients, validate
 from mailgate.directory.views import ConsentView, to_json
@@ -64,11 +68,24 @@ def active_among(
     return found
 
 
-def grant(app: App, session: Session, email: str, purpose: str, method: str = "cli") -> ConsentView:
+@dataclass(frozen=True, slots=True)
+class Granted:
+    consent: ConsentView
+    opt_out_lifted: bool  # the patient had replied STOP: their address is no longer suppressed
+    bounce_suppressed: bool  # still suppressed after hard bounces: nothing reaches them yet
+
+
+def grant(app: App, session: Session, email: str, purpose: str, method: str = "cli") -> Granted:
+    """Grant consent for one purpose; a standing opt-out of this patient is lifted with it."""
     purpose = validate.purpose(purpose)
     patient = patients.get(app, session, email)
     if _active(session, patient, purpose) is not None:
         raise Conflict(f"consent for {purpose} is already granted")
+    address = patients.view(app, session, patient).email
+    reason = suppression.reasons_among(app, session, [address]).get(address)
+    lifted = reason == suppression.OPT_OUT
+    if lifted:
+        suppression.lift(app, session, address, app.actor, only=suppression.OPT_OUT)
     row = Consent(patient_id=patient.id, purpose=purpose, grant_method=method)
     session.add(row)
     session.flush()
@@ -81,7 +98,7 @@ def grant(app: App, session: Session, email: str, purpose: str, method: str = "c
         object_id=patient.id,
         detail=purpose,
     )
-    return _view(row)
+    return Granted(_view(row), lifted, reason == suppression.HARD_BOUNCE)
 
 
 def revoke_for(
@@ -102,6 +119,18 @@ def revoke_for(
         detail=purpose,
     )
     return _view(row)
+
+
+def revoke_all(app: App, session: Session, patient: Patient, method: str) -> list[str]:
+    """Revoke every active consent of the patient (a STOP); return the purposes revoked."""
+    rows = session.exec(
+        select(Consent)
+        .where(Consent.patient_id == patient.id, col(Consent.revoked_at).is_(None))
+        .order_by(col(Consent.purpose))
+    ).all()
+    for row in rows:
+        revoke_for(app, session, patient, row.purpose, method)
+    return [row.purpose for row in rows]
 
 
 def revoke(

@@ -75,6 +75,7 @@ class MessageContext:
     body: str = ""  # the whole chosen body, quotes included (answers typed into the quoted form)
     attachments: int = 0
     form: str | None = None
+    opting_out: bool = False  # the patient asked to stop (classify decides, opt_out acts)
     fields: dict[str, object] = field(default_factory=dict)
     errors: list[FieldError] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from sqlmodel import col, select
 
+from mailgate import suppression
 from mailgate.directory import consent, patients
 from mailgate.ingest.context import Route
 from mailgate.store.models import AuditEvent, Consent, Entry, InboundMessage, Suppression
+from mailgate.threads import open_thread
 from tests.mail import PATIENT, Gateway, reply
 
 
@@ -77,17 +80,76 @@ def test_auto_replies_are_recognised_and_not_stored(gateway: Gateway) -> None:
     assert all("Away" not in text for _, text in _entries(gateway))
 
 
-def test_stop_revokes_consent_for_the_stream(gateway: Gateway) -> None:
+def test_stop_revokes_every_consent_and_suppresses_the_address(gateway: Gateway) -> None:
+    gateway.instance.ok("consent", "grant", PATIENT, "--purpose", "checkins")
     row = gateway.deliver(reply("STOP\n\nOn Mon, Care Team wrote:\n> Mood (1-10):\n"))
-    assert (row.state, row.reason) == ("opt_out", "opted out of milestones")
+    assert (row.state, row.reason) == ("opt_out", "opted out of all automated mail")
+    with gateway.app.session(readonly=True) as session:
+        patient = patients.get(gateway.app, session, PATIENT)
+        revoked = session.exec(select(Consent).where(Consent.patient_id == patient.id)).all()
+        assert sorted((c.purpose, c.revoke_method) for c in revoked) == [
+            ("checkins", "opt_out"),
+            ("milestones", "opt_out"),
+        ]
+        assert suppression.reasons_among(gateway.app, session, [PATIENT]) == {PATIENT: "opt_out"}
+    assert _entries(gateway) == []
+    # A second STOP is still an opt-out (recorded), not an error, and is not confirmed again.
+    again = gateway.deliver(reply("unsubscribe me please"))
+    assert (again.state, again.reason) == ("opt_out", "already opted out; not confirmed again")
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        ("stop", "Re: Your milestone log"),
+        ("Unsubscribe", "Re: Your milestone log"),
+        ("STOP sending me these, my therapy has ended", "Re: Your milestone log"),
+        ("Stop sending me these emails please", "Re: Your milestone log"),
+        ("Please remove me from your list.\nThanks, Sam", "Re: Your milestone log"),
+        ("", "unsubscribe"),
+        ("", "Re: STOP"),
+        ("Thanks for everything", "STOP"),
+        ("Bitte melden Sie mich ab.", "AW: Ihr Formular"),
+        ("Je ne veux plus recevoir ces messages, désabonnez-moi.", "RE: formulaire"),
+        ("Por favor, darme de baja.", "RE: formulario"),
+        ("Non voglio più ricevere queste email.", "R: modulo"),
+        ("Schrijf me uit alstublieft", "Antw: formulier"),
+        ("Não quero mais receber estes emails.", "RE: formulário"),
+    ],
+)
+def test_the_ways_a_patient_says_stop(gateway: Gateway, body: str, subject: str) -> None:
+    row = gateway.deliver(reply(body, subject=subject))
+    assert row.state == "opt_out", (body, subject)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Stop smoking went well this week.\nMood (1-10): 7",
+        "Milestone: I ended a bad habit and cancelled a trip I did not want",
+        "Mood (1-10): 6\nMilestone: I decided to opt out of the office party and rest",
+        "Cancel\nI cannot make Tuesday.\nCan we move it?\nSam",
+    ],
+)
+def test_words_that_look_like_stop_in_a_real_answer_do_not_opt_out(
+    gateway: Gateway, body: str
+) -> None:
+    assert gateway.deliver(reply(body)).state == "accepted", body
+
+
+def test_stop_in_reply_to_a_confirmation_opts_out(gateway: Gateway) -> None:
+    """Confirmations say "reply STOP": their thread's purpose (service) must not crash it."""
+    with gateway.app.session() as session:
+        patient = patients.get(gateway.app, session, PATIENT)
+        confirmation = open_thread(
+            gateway.app, session, patient, form="milestone", purpose="service"
+        )
+    for body, subject in (("STOP", "Re: Thank you"), ("", "unsubscribe")):
+        row = gateway.deliver(reply(body, subject=subject), subject=confirmation.id)
+        assert row.state == "opt_out", row.reason
     with gateway.app.session(readonly=True) as session:
         patient = patients.get(gateway.app, session, PATIENT)
         assert not consent.is_active(session, patient, "milestones")
-        revoked = session.exec(select(Consent).where(Consent.patient_id == patient.id)).one()
-        assert revoked.revoke_method == "opt_out"
-    assert _entries(gateway) == []
-    # A second STOP is still an opt-out (recorded), not an error.
-    assert gateway.deliver(reply("unsubscribe me please")).state == "opt_out"
 
 
 def test_a_quoted_unsubscribe_footer_does_not_opt_out(gateway: Gateway) -> None:
@@ -156,8 +218,6 @@ def test_hard_bounces_are_counted_and_suppress_the_address(gateway: Gateway) -> 
         "hard bounce 5.1.1; address suppressed",
     ]
     with gateway.app.session(readonly=True) as session:
-        from mailgate import suppression
-
         assert suppression.is_suppressed(gateway.app, session, PATIENT)
         assert session.exec(select(Suppression)).one().hard_bounces == 3
     # A DSN arriving at a reply address is recorded, but not counted: only VERP proves the address.
@@ -225,9 +285,18 @@ def test_journal_entries_and_revoked_journal_addresses(gateway: Gateway) -> None
         subject=gateway.journal.id,
         rcpt="journal+x@reply.example.org",
     )
-    assert (stop.state, stop.reason) == ("opt_out", "opted out of journal")
-    after = gateway.deliver(
+    # STOP stops mail to the patient; the address they write to stays theirs until revoked.
+    assert (stop.state, stop.reason) == ("opt_out", "opted out of all automated mail")
+    still = gateway.deliver(
         reply("More."),
+        route=Route.JOURNAL,
+        subject=gateway.journal.id,
+        rcpt="journal+x@reply.example.org",
+    )
+    assert (still.state, still.reason[:22]) == ("accepted", "entry stored (journal)")
+    gateway.instance.ok("patient", "journal-revoke", PATIENT)
+    after = gateway.deliver(
+        reply("Even more."),
         route=Route.JOURNAL,
         subject=gateway.journal.id,
         rcpt="journal+x@reply.example.org",
@@ -303,9 +372,17 @@ def test_inbox_commands(gateway: Gateway) -> None:
         inst.ok("inbox", "purge", "--older-than", "30").strip()
         == "purged 0 messages older than 30 days"
     )
+    # Quarantined mail never became an entry: it is kept unless --yes says otherwise.
+    assert inst.ok("inbox", "purge", "--older-than", "0").splitlines() == [
+        "purged 1 messages older than 0 days",
+        "kept 1 quarantined messages (never stored as entries): review them with "
+        "`mailgate inbox list --state quarantined`, or add --yes to purge them too",
+    ]
+    left = json.loads(inst.ok("inbox", "list", "--json"))
+    assert [(item["id"], item["state"]) for item in left] == [(str(quarantined.id), "quarantined")]
     assert (
-        inst.ok("inbox", "purge", "--older-than", "0").strip()
-        == "purged 2 messages older than 0 days"
+        inst.ok("inbox", "purge", "--older-than", "0", "--yes").strip()
+        == "purged 1 messages older than 0 days"
     )
     assert json.loads(inst.ok("inbox", "list", "--json")) == []
     assert len(_entries(gateway)) == 1  # the entry outlives its purged source message

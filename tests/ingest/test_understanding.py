@@ -5,8 +5,11 @@ raised and the clinician told, confirmations (and their daily limit), opt-out no
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import json
 import logging
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,15 @@ def _raw(gateway: Gateway, row: OutboxMessage) -> str:
     return gateway.app.ring.open_text(
         row.raw_ct, table="outbox_message", column="raw_ct", row_id=row.id
     )
+
+
+def _plain(gateway: Gateway, row: OutboxMessage) -> str:
+    """The text/plain part of a queued message, decoded, on one line."""
+    msg = email.message_from_string(_raw(gateway, row), policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    body = msg.get_body(("plain",))
+    assert body is not None
+    return " ".join(str(body.get_content()).split())
 
 
 def test_fields_are_stored_and_the_patient_gets_one_confirmation(gateway: Gateway) -> None:
@@ -172,12 +184,54 @@ def test_auto_replies_and_bounces_get_no_confirmation(gateway: Gateway) -> None:
 
 
 def test_opt_out_confirms_once_and_tells_the_clinician(gateway: Gateway) -> None:
+    gateway.instance.ok("consent", "grant", PATIENT, "--purpose", "checkins")
     row = gateway.deliver(reply("STOP\n"))
     assert row.state == "opt_out"
     kinds = sorted(m.kind for m in _outbox(gateway))
     assert kinds == ["clinician_notice", "opt_out"]
     confirmation = next(m for m in _outbox(gateway) if m.kind == "opt_out")
-    assert confirmation.state != "refused", confirmation.reason
+    # The address is suppressed now, but the confirmation of the opt-out itself goes out ...
+    assert confirmation.state == "queued", confirmation.reason
+    gateway.instance.ok("outbox", "deliver")
+    confirmation = next(m for m in _outbox(gateway) if m.kind == "opt_out")
+    assert confirmation.state == "sent", confirmation.reason
+    # ... and says what stopped and how to resume.
+    text = _plain(gateway, confirmation)
+    assert "stopped all automated emails to you" in text
+    assert "(check-in emails, milestone reminders)" in text
+    assert "reply with the word STOP" not in text
+    assert "ask your clinician" in text
+    notice = next(m for m in _outbox(gateway) if m.kind == "clinician_notice")
+    told = _plain(gateway, notice)
+    assert "replied STOP" in told and "mailgate consent grant" in told
+    # Nothing else reaches them: not a form, not a confirmation of a later reply.
+    refused = gateway.instance.cli("send", "milestone", "--patient", PATIENT)
+    assert refused.exit_code == 1
+
+
+def test_consent_granted_again_resumes_after_stop(gateway: Gateway) -> None:
+    gateway.deliver(reply("STOP\n"))
+    out = gateway.instance.ok("consent", "grant", PATIENT, "--purpose", "milestones")
+    assert "opt-out is lifted" in out
+    gateway.instance.ok("send", "milestone", "--patient", PATIENT)
+    assert _outbox(gateway)[-1].state == "queued"
+    # Other purposes stay off until they are granted too.
+    checkin = gateway.instance.cli("send", "checkin", "--patient", PATIENT, "--json")
+    assert checkin.exit_code == 1
+
+
+def test_a_reply_to_the_opt_out_confirmation_is_kept_as_free_text(gateway: Gateway) -> None:
+    gateway.deliver(reply("STOP\n"))
+    confirmation = next(m for m in _outbox(gateway) if m.kind == "opt_out")
+    assert confirmation.thread_id is not None
+    row = gateway.deliver(
+        reply("Sorry, I pressed STOP by mistake, can we keep going?", subject="Re: unsubscribed"),
+        subject=confirmation.thread_id,
+    )
+    assert (row.state, row.reason[:22]) == ("accepted", "entry stored (journal)")
+    assert "pressed STOP by mistake" in json.dumps(
+        json.loads(gateway.instance.ok("entries", "--patient", PATIENT, "--json"))
+    )
 
 
 def test_entries_command_lists_and_audits(gateway: Gateway) -> None:

@@ -11,6 +11,7 @@ from mailgate.ingest.steps.classify import Classify
 from mailgate.ingest.steps.decode import Decode
 from mailgate.ingest.steps.extract import Extract
 from mailgate.ingest.steps.operator import OperatorMail
+from mailgate.ingest.steps.opt_out import OptOut
 from mailgate.ingest.steps.parse_fields import ParseFields
 from mailgate.ingest.steps.resolve import Resolve
 from mailgate.ingest.steps.store import StoreEntry
@@ -31,6 +32,7 @@ PIPELINE: list[Step] = [
     Authenticate(),
     Extract(),
     Classify(),
+    OptOut(),
     ParseFields(),
     StoreEntry(),
     Acknowledge(),

@@ -10,6 +10,7 @@ import re
 
 from sqlmodel import col, select
 
+from mailgate.forms import FORMS
 from mailgate.ingest.context import MessageContext, Outcome, Route, State
 from mailgate.ingest.pipeline import StepEnv
 from mailgate.store.models import JournalAddress, Patient, ReplyThread
@@ -56,5 +57,8 @@ class Resolve:
         ctx.patient_email = env.app.ring.open_text(
             ctx.patient.email_ct, table="patient", column="email_ct", row_id=ctx.patient.id
         )
-        ctx.form = ctx.thread.form if ctx.thread else "journal"
+        # A reply to a message that asked no form's questions (e.g. the opt-out confirmation) is
+        # kept as free text, like a journal entry: the patient's words are never dropped.
+        form = ctx.thread.form if ctx.thread else "journal"
+        ctx.form = form if form in FORMS else "journal"
         return None
