@@ -83,7 +83,7 @@ def list_entries(
     return views
 
 
-@patients.export_section("entries")
+@patients.export_section("entries", "entry")
 def _export(app: App, session: Session, patient: Patient) -> list[dict[str, Any]]:
     rows = session.exec(
         select(Entry).where(Entry.patient_id == patient.id).order_by(col(Entry.created_at))

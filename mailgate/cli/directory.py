@@ -106,9 +106,11 @@ def patient_journal_revoke(state: State, email: str) -> None:
 @pass_state
 def patient_export(state: State, email: str) -> None:
     """Print the patient's full record as JSON (right of access)."""
+    from mailgate.export import export_patient
+
     app = state.app()
     with app.session() as session:
-        record = patients.export(app, session, email)
+        record = export_patient(app, session, email)
     output.emit_json(record)
 
 
@@ -120,10 +122,12 @@ def patient_delete(state: State, email: str, yes: bool) -> None:
     """Erase the patient and all their data (an audit event keeps the former id)."""
     if not yes:
         click.confirm("Erase this patient and all their data? This cannot be undone", abort=True)
-    app = state.app()
-    with app.session() as session:
-        former = patients.delete(app, session, email)
-    click.echo(f"patient deleted: {former}")
+    from mailgate.erasure import erase_patient
+
+    erased = erase_patient(state.app(), email)
+    click.echo(f"patient deleted: {erased.patient_id}")
+    if erased.files_removed:
+        click.echo(f"removed {erased.files_removed} sent message(s) from the local Maildir")
 
 
 @cli.group("consent")

@@ -150,6 +150,6 @@ def list_for(app: App, session: Session, email: str) -> list[ConsentView]:
     return history(session, patients.get(app, session, email))
 
 
-@patients.export_section("consent")
+@patients.export_section("consent", "consent")
 def _export(app: App, session: Session, patient: Patient) -> list[dict[str, Any]]:
     return [to_json(item) for item in history(session, patient)]

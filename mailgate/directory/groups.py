@@ -120,7 +120,7 @@ def members(session: Session, group: PatientGroup) -> list[Patient]:
     )
 
 
-@patients.export_section("groups")
+@patients.export_section("groups", "group_member")
 def _export(app: App, session: Session, patient: Patient) -> list[dict[str, Any]]:
     rows = session.exec(
         select(GroupMember, PatientGroup)

@@ -25,15 +25,28 @@ from mailgate.store.types import utcnow
 
 KIND = "patient-email"
 
-# Extension point: each later subsystem (consent, groups, entries, messages …) registers a section
-# of the right-of-access export: a name and a function returning JSON-ready data for one patient.
+# Extension point: each subsystem (consent, groups, entries, messages …) registers a section of the
+# right-of-access export: a name, the tables it reads, and a function returning JSON-ready data for
+# one patient. `mailgate.export` imports them all; a test walks the model metadata so that every
+# table is either exported or listed in `NOT_ABOUT_PATIENTS` with the reason.
 ExportSection = Callable[[App, Session, Patient], Any]
 EXPORT_SECTIONS: dict[str, ExportSection] = {}
+EXPORTED_TABLES: dict[str, str] = {"patient": "patient"}  # table -> the section that holds it
+NOT_ABOUT_PATIENTS = {
+    "clinician": "staff records, not a patient's",
+    "patient_group": "a group's name and facilitator; membership is exported under groups",
+    "data_key": "wrapped encryption keys",
+    "audit_head": "the audit chain's newest sequence number and MAC",
+    "alembic_version": "the schema version",
+}
 
 
-def export_section(name: str) -> Callable[[ExportSection], ExportSection]:
+def export_section(name: str, *tables: str) -> Callable[[ExportSection], ExportSection]:
+    """Register a section of the export that holds what `tables` keep about a patient."""
+
     def register(func: ExportSection) -> ExportSection:
         EXPORT_SECTIONS[name] = func
+        EXPORTED_TABLES.update(dict.fromkeys(tables, name))
         return func
 
     return register
