@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from mailgate import audit
@@ -133,18 +133,34 @@ def requeue(app: App, session: Session, ident: str) -> uuid.UUID:
     return row.id
 
 
-def purge(app: App, session: Session, older_than_days: int) -> int:
-    """Delete finished messages older than the retention period (entries are kept)."""
+@dataclass(frozen=True, slots=True)
+class Purged:
+    deleted: int
+    kept_quarantined: int  # old enough, but never stored as entries: kept without --yes
+
+
+def purge(app: App, session: Session, older_than_days: int, *, quarantined: bool = False) -> Purged:
+    """Delete finished messages older than the retention period (their entries are kept).
+
+    Quarantined messages never became entries: they may hold a patient's only copy of what they
+    wrote, so they are deleted only when asked for explicitly (`quarantined`).
+    """
     if older_than_days < 0:
         raise InvalidInput("--older-than must be zero or more days")
     cutoff = utcnow() - timedelta(days=older_than_days)
+    states = [s.value for s in FINAL_STATES if quarantined or s is not State.QUARANTINED]
+    old = col(InboundMessage.finished_at) < cutoff
     result = session.execute(
-        delete(InboundMessage).where(
-            col(InboundMessage.state).in_([s.value for s in FINAL_STATES]),
-            col(InboundMessage.finished_at) < cutoff,
-        )
+        delete(InboundMessage).where(col(InboundMessage.state).in_(states), old)
     )
     count = int(getattr(result, "rowcount", 0) or 0)
+    kept = 0
+    if not quarantined:
+        kept = session.exec(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.state == State.QUARANTINED.value, old)
+        ).one()
     audit.record(
         session,
         app.ring,
@@ -152,6 +168,6 @@ def purge(app: App, session: Session, older_than_days: int) -> int:
         action="inbound.purge",
         object_type="inbound_message",
         object_id="*",
-        detail=f"older_than_days={older_than_days} deleted={count}",
+        detail=f"older_than_days={older_than_days} deleted={count} quarantined={quarantined}",
     )
-    return count
+    return Purged(count, int(kept))

@@ -23,16 +23,24 @@ from mailgate.store.keys import load_ring, reencrypt, start_rotation
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var"),
-    show_default=True,
-    help="Directory of the embedded instance (config, key, SQLite database, Maildir).",
+    default=None,
+    help="Directory of the embedded instance (config, key, SQLite database, Maildir); default: "
+    "the directory of --config/$MAILGATE_CONFIG when given, else ./var.",
+)
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help=f"The SMTP port a new config listens on (default {instance.SMTP_PORT}).",
 )
 @pass_state
-def init(state: State, data_dir: Path) -> None:
+def init(state: State, data_dir: Path | None, smtp_port: int | None) -> None:
     """Create (or complete) an instance: config, keys, database. Safe to run again."""
-    report = instance.init(data_dir, state.config_path)
+    report = instance.init(data_dir, state.config_path, smtp_port)
     for line in report.created:
         click.echo(f"created {line}")
+    for line in report.notes:
+        click.echo(line)
     click.echo(f"instance ready: {report.config_path}")
 
 

@@ -75,10 +75,23 @@ def inbox_replay(state: State, ident: str) -> None:
 
 @inbox_group.command("purge")
 @click.option("--older-than", "days", type=int, required=True, help="Retention period in days.")
+@click.option(
+    "--yes", is_flag=True, help="Also delete quarantined messages (they never became entries)."
+)
 @pass_state
-def inbox_purge(state: State, days: int) -> None:
-    """Delete finished messages older than DAYS (the entries made from them are kept)."""
+def inbox_purge(state: State, days: int, yes: bool) -> None:
+    """Delete finished messages older than DAYS (the entries made from them are kept).
+
+    Quarantined messages are kept unless --yes is given: they may be a patient's only copy of
+    what they wrote.
+    """
     app = state.app()
     with app.session() as session:
-        count = inbox.purge(app, session, days)
-    click.echo(f"purged {count} messages older than {days} days")
+        purged = inbox.purge(app, session, days, quarantined=yes)
+    click.echo(f"purged {purged.deleted} messages older than {days} days")
+    if purged.kept_quarantined:
+        click.echo(
+            f"kept {purged.kept_quarantined} quarantined messages (never stored as entries): "
+            "review them with `mailgate inbox list --state quarantined`, "
+            "or add --yes to purge them too"
+        )

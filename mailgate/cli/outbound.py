@@ -19,10 +19,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def _print_results(results: list[Any], as_json: bool) -> None:
+    """The outcome of each message; exit 1 when none was queued (the refusals say why)."""
     output.views(results, ["id", "state", "reason"], as_json)
+    queued = sum(1 for r in results if r.state is OutboxState.QUEUED)
     if not as_json:
-        queued = sum(1 for r in results if r.state is OutboxState.QUEUED)
         click.echo(f"{queued} queued, {len(results) - queued} refused")
+    if results and not queued:
+        noun = "the message was" if len(results) == 1 else f"all {len(results)} messages were"
+        raise click.ClickException(f"nothing was sent: {noun} refused by the policy gate")
 
 
 @cli.command("send")

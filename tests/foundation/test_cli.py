@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,43 @@ def test_init_is_idempotent_and_keeps_everything_owner_only(tmp_path: Path) -> N
     assert (data / "sent" / "new").is_dir()
     config = (data / "mailgate.toml").read_text()
     assert "port = 2525" in config
+
+
+def test_init_follows_an_exported_config_path(tmp_path: Path) -> None:
+    """The README's order: export MAILGATE_CONFIG first, then `mailgate init`."""
+    config = tmp_path / "clinic" / "mailgate.toml"
+    env = {"MAILGATE_CONFIG": str(config)}
+    first = _mailgate("init", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert config.exists() and (config.parent / "keys" / "kek").exists()
+    assert (config.parent / "mailgate.db").exists() and not (tmp_path / "var").exists()
+    assert 'data_dir = "."' in config.read_text()
+    assert _mailgate("check-config", env=env, cwd=tmp_path).returncode == 0
+    again = _mailgate("init", env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "created" not in again.stdout
+    # A data directory elsewhere than the config file is named in the file.
+    other = tmp_path / "elsewhere.toml"
+    apart = _mailgate("--config", str(other), "init", "--data-dir", str(tmp_path / "data"))
+    assert apart.returncode == 0, apart.stderr
+    assert 'data_dir = "data"' in other.read_text()
+    assert (tmp_path / "data" / "mailgate.db").exists()
+
+
+def test_init_takes_the_smtp_port(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    made = _mailgate("init", "--data-dir", str(data), "--smtp-port", "2600")
+    assert made.returncode == 0, made.stderr
+    assert "port = 2600" in (data / "mailgate.toml").read_text()
+    changed = _mailgate("init", "--data-dir", str(data), "--smtp-port", "2700")
+    assert changed.returncode == 1
+    assert changed.stderr.count("\n") == 1 and "already sets smtp.port = 2600" in changed.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        noted = _mailgate("init", "--data-dir", str(tmp_path / "b"), "--smtp-port", str(port))
+    assert noted.returncode == 0, noted.stderr
+    assert f"note: port {port} on 127.0.0.1 is in use" in noted.stdout
 
 
 def test_list_commands_print_json(practice: Instance) -> None:

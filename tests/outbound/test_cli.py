@@ -20,8 +20,11 @@ from tests.outbound.conftest import ALEX, SAM, Sink, configure, rows, use_relay
 def test_send_list_show_retry(clinic: Instance, sink: Sink, backend: str) -> None:
     out = clinic.ok("send", "milestone", "--patient", SAM)
     assert out.endswith("1 queued, 0 refused\n")
-    refused = clinic.ok("send", "milestone", "--patient", ALEX, "--json")
-    (item,) = json.loads(refused)
+    refused = clinic.cli("send", "milestone", "--patient", ALEX, "--json")
+    # Nothing was sent: exit 1, and one line on stderr says so; stdout holds the refusal row.
+    assert refused.exit_code == 1
+    assert refused.stderr == "Error: nothing was sent: the message was refused by the policy gate\n"
+    (item,) = json.loads(refused.stdout)
     assert (item["state"], item["reason"]) == (
         "refused",
         "consent: no active consent for milestones",
@@ -130,7 +133,7 @@ def test_the_outbox_holds_no_plaintext(clinic: Instance, sink: Sink, backend: st
     sink.handler.replies[ALEX] = "550 5.1.1 <alex.river@example.net>: no such user"
     use_relay(clinic, sink)
     clinic.ok("send", "group_feedback", "--group", "Tuesday group")
-    clinic.ok("send", "milestone", "--patient", ALEX)  # refused: no consent
+    assert clinic.cli("send", "milestone", "--patient", ALEX).exit_code == 1  # no consent
     clinic.ok("outbox", "deliver")
     assert sorted(r.state for r in rows(clinic.app())) == ["failed", "refused", "sent"]
     clinic.ok("keys", "rotate")  # every outbox envelope re-encrypts under the new key
