@@ -116,6 +116,22 @@ class SmtpSection(_Section):
     max_message_size: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_recipients: int = Field(default=10, ge=1, le=1000)
     max_sessions: int = Field(default=200, ge=1, le=100_000)
+    # Connections at once from one client address (an IPv6 client: its /64), so that a few
+    # clients cannot hold every session; 20 is Postfix's default concurrency to one destination,
+    # so a Postfix in front of us on loopback is never refused.
+    max_sessions_per_client: int = Field(default=20, ge=1, le=100_000)
+    # Seconds a connection may last; after that it is closed between transactions (a transaction
+    # already open gets `timeout` more seconds to finish). Postfix reuses a connection for at
+    # most 300 s, so a well-behaved MTA never meets this limit.
+    max_session_time: float = Field(default=600.0, gt=0, le=86_400)
+    # NOOP, RSET, HELP, VRFY, EXPN and AUTH per connection before it is closed (Postfix's
+    # smtpd_junk_command_limit); the count starts again after each accepted message.
+    max_junk_commands: int = Field(default=100, ge=1, le=100_000)
+    # Received headers per message before it is refused as a mail loop with 554 5.4.6 (Postfix's
+    # hopcount_limit).
+    max_hops: int = Field(default=50, ge=1, le=1000)
+    # Bytes of header section per message (Postfix's header_size_limit); more gets 552.
+    max_header_size: int = Field(default=100 * 1024, ge=1024)
     timeout: float = Field(default=300.0, gt=0, le=3600)
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 from mailgate import sdnotify
 from mailgate.app import App
 from mailgate.log import get_logger
+from mailgate.smtp.ports import listen_error
 
 log = get_logger("mailgate.daemon")
 
@@ -45,7 +46,10 @@ class MetricsService:
         self._server: WSGIServer | None = None
 
     async def start(self) -> None:
-        self._server, _thread = start_http_server(self.port, addr=self.host)
+        try:
+            self._server, _thread = start_http_server(self.port, addr=self.host)
+        except (OSError, UnicodeError) as exc:  # in use, privileged, or a host that won't resolve
+            raise listen_error("metrics", "port", self.host, self.port, exc) from None
         self.port = self._server.server_port
 
     async def stop(self) -> None:

@@ -10,6 +10,15 @@ SMTP_REPLIES = Counter(
     "SMTP/LMTP replies sent, by command and reply code",
     ["command", "code"],
 )
+# reason: sessions | client_sessions | session_time | junk_commands | header_size | hops
+SMTP_REFUSALS = Counter(
+    "mailgate_smtp_refusals_total",
+    "Connections closed or messages refused by a listener limit, by limit",
+    ["reason"],
+)
+SPOOL_FAILURES = Counter(
+    "mailgate_spool_failures_total", "Spool batches that failed to commit (answered 451)"
+)
 SPOOL_BATCH = Histogram(
     "mailgate_spool_commit_batch_size",
     "Messages committed per spool transaction (group commit)",

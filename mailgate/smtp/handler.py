@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import uuid
 from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
@@ -20,6 +21,7 @@ from mailgate import metrics
 from mailgate.app import App
 from mailgate.log import get_logger
 from mailgate.smtp.recipients import RecipientResolver, Refused
+from mailgate.smtp.sessions import refused
 from mailgate.smtp.spool import Spool, SpoolUnavailable, spool_row
 from mailgate.smtp.statuscodes import Reply, StatusCode
 
@@ -36,12 +38,23 @@ def has_bare_cr_or_lf(content: bytes) -> bool:
     return content.count(b"\n") != pairs or content.count(b"\r") != pairs
 
 
+def received_count(content: bytes) -> int:
+    """The Received headers of a message (its hops): each relay adds one, so a message caught in a
+    loop between mail systems gathers them until someone refuses it. The header section is already
+    bounded by `smtp.max_header_size`, and counting is one pass in C."""
+    end = content.find(b"\r\n\r\n")
+    head = content[: end if end >= 0 else len(content)]
+    return head.lower().count(b"\nreceived:") + head[:9].lower().startswith(b"received:")
+
+
 class GatewayEnvelope(Envelope):
-    """aiosmtpd's envelope plus what RCPT decided about each recipient."""
+    """aiosmtpd's envelope plus what RCPT decided about each recipient, and whether the header
+    section outgrew `smtp.max_header_size` while DATA arrived (see `headers`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.recipients: list[Any] = []
+        self.header_too_big = False
 
 
 class GatewayHandler:
@@ -62,12 +75,16 @@ class GatewayHandler:
         self.node = app.settings.instance.node
         self.max_recipients = app.settings.smtp.max_recipients
         self.max_size = app.settings.smtp.max_message_size
+        self.max_hops = app.settings.smtp.max_hops
 
     async def handle_PROXY(
         self, server: SMTP, session: Session, envelope: Envelope, proxy_data: ProxyData
     ) -> bool:
-        # aiosmtpd has already refused malformed headers; a valid one names the real client.
-        return bool(proxy_data.valid)
+        # aiosmtpd has already refused malformed headers; a valid one names the real client,
+        # whose connections are counted from now on (the listener's per-client limit).
+        if not proxy_data.valid:
+            return False
+        return bool(server.admit_proxied(proxy_data.src_addr))  # type: ignore[attr-defined]
 
     async def handle_EHLO(
         self,
@@ -127,7 +144,13 @@ class GatewayHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope, GatewayEnvelope)
+        if envelope.header_too_big:  # the listener kept only the first max_header_size bytes
+            refused("header_size").inc()
+            return self._per_recipient(envelope, Reply.HEADER_TOO_BIG)
         content = envelope.original_content or b""
+        if received_count(content) > self.max_hops:
+            refused("hops").inc()
+            return self._per_recipient(envelope, Reply.TOO_MANY_HOPS)
         if has_bare_cr_or_lf(content):
             return self._per_recipient(envelope, Reply.SMUGGLING)
         if len(content) > self.max_size:
@@ -137,13 +160,15 @@ class GatewayHandler:
         ]
         results = await self._store(rows)
         replies: list[str] = []
-        for row, result in zip(rows, results, strict=True):
+        for result in results:
             if isinstance(result, BaseException):
                 if not isinstance(result, SpoolUnavailable):
                     log.error("spooling failed", error=type(result).__name__)
                 replies.append(str(Reply.STORAGE_UNAVAILABLE))
-            else:
-                replies.append(Reply.OK_QUEUED.format(id=str(row["id"])))
+            elif result is None:  # a duplicate whose original has gone meanwhile: no id to give
+                replies.append(str(Reply.OK))
+            else:  # the id the message is stored under (for a duplicate, the original's)
+                replies.append(Reply.OK_QUEUED.format(id=str(result)))
         if self.lmtp:
             return "\r\n".join(self._reply("DATA", reply) for reply in replies)
         # SMTP has one reply for all recipients: if any copy failed, the client must retry them all
@@ -151,16 +176,23 @@ class GatewayHandler:
         failed = [reply for reply in replies if not str(reply).startswith("2")]
         return self._reply("DATA", failed[0] if failed else replies[0])
 
-    async def _store(self, rows: list[dict[str, Any]]) -> list[bool | BaseException]:
-        """Spool every copy; each result is stored/duplicate or the exception that stopped it."""
+    async def _store(self, rows: list[dict[str, Any]]) -> list[uuid.UUID | BaseException | None]:
+        """Spool every copy; each result is the queue id it is stored under, or the exception
+        that stopped it."""
         if len(rows) == 1:  # the usual case, without gather's task per copy
             try:
-                return [await self.spool.store(rows[0])]
+                return [await self.spool.store_as(rows[0])]
             except Exception as exc:
                 return [exc]
         return await asyncio.gather(
-            *(self.spool.store(row) for row in rows), return_exceptions=True
+            *(self.spool.store_as(row) for row in rows), return_exceptions=True
         )
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any other failure in a hook: a temporary reply that names nothing (aiosmtpd's own
+        would send the exception's text to the client), and its type in the log."""
+        log.error("command failed", error=type(error).__name__)
+        return str(Reply.INTERNAL_ERROR)
 
     def _per_recipient(self, envelope: Envelope, reply: StatusCode) -> str:
         count = len(envelope.rcpt_tos) if self.lmtp else 1

@@ -1,120 +1,28 @@
-"""The SMTP and LMTP listeners, run in the daemon's own event loop (not aiosmtpd's threaded
-Controller), and the gateway service that owns them, the spool writer and the ingest worker."""
+"""The gateway service: the SMTP and LMTP listeners (protocol classes in `protocol`), run in the
+daemon's own event loop (not aiosmtpd's threaded Controller), the spool writer and the ingest
+worker."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, AnyStr
+from typing import Any
 
-from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP
 
 from mailgate.addresses import signer
 from mailgate.app import App
 from mailgate.config import SmtpSection
 from mailgate.errors import ConfigError
 from mailgate.ingest.worker import IngestWorker
-from mailgate.log import get_logger
-from mailgate.smtp.handler import GatewayEnvelope, GatewayHandler
+from mailgate.smtp.handler import GatewayHandler
+from mailgate.smtp.ports import listen_error, socket_error
+from mailgate.smtp.protocol import GatewayLMTP, GatewaySMTP
 from mailgate.smtp.recipients import RecipientResolver
+from mailgate.smtp.sessions import SessionPolicy
 from mailgate.smtp.spool import Spool
-from mailgate.smtp.statuscodes import LIBRARY_REPLIES, Reply
-
-log = get_logger("mailgate.smtp")
-
-
-class SessionLimit:
-    """Counts open connections across both listeners."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-
-
-# `<local@domain>` with dot-atom parts of ASCII atext, then optional parameters: what nearly every
-# client sends in MAIL FROM and RCPT TO.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
-_PLAIN_PATH = re.compile(rf"<({_DOT_ATOM}@{_DOT_ATOM})>(?:[ \t]+([^ \t].*))?", re.DOTALL)
-
-
-class _Capped:
-    """Mixin: greet with 421 and close when too many sessions are open; typed envelopes; the
-    library's own replies translated to our named codes; a fast path for plain addresses."""
-
-    limit: SessionLimit
-    local_part_limit: int
-    _dir_names: list[str] | None = None
-
-    def __dir__(self) -> list[str]:
-        """Only the `smtp_*` and `auth_*` names.
-
-        aiosmtpd builds its command and AUTH tables in every connection's constructor by walking
-        `dir(self)` and `inspect.getmembers(self)`, touching all ~200 attributes; those tables only
-        use these names, and listing just them took the constructor from ~70 to ~27 µs, a fifth
-        of the loop's time per connection. (`dir()` on a live session is the only other reader.)
-        """
-        cls = type(self)
-        if cls._dir_names is None:
-            cls._dir_names = [
-                name for name in object.__dir__(self) if name.startswith(("smtp_", "auth_"))
-            ]
-        return list(cls._dir_names)
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's address parsing, without its cost for the common case.
-
-        The library runs the full RFC 5322 header parser on every MAIL and RCPT argument (and
-        defines a class on each call): about a sixth of the event loop's time per message. A
-        plain `<dot-atom@dot-atom>` path, optionally followed by parameters, parses to itself, so
-        it is answered here; anything else (quoting, comments, source routes, non-ASCII, the null
-        path) goes to the library. A test checks both agree.
-        """
-        match = _PLAIN_PATH.fullmatch(arg)
-        if match is None:
-            return super()._getaddr(arg)  # type: ignore[misc, no-any-return]
-        address = match.group(1)
-        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
-            return None, None
-        return address, match.group(2) or ""
-
-    def _create_envelope(self) -> Envelope:
-        return GatewayEnvelope()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if getattr(self, "_original_transport", None) is None:  # not the STARTTLS re-entry
-            if self.limit.active >= self.limit.limit:
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(f"{Reply.SERVICE_BUSY}\r\n".encode())
-                transport.close()
-                self._refused = True
-                return
-            self.limit.active += 1
-        super().connection_made(transport)  # type: ignore[misc]
-
-    async def push(self, status: AnyStr) -> None:
-        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
-        named = LIBRARY_REPLIES.get(text)
-        await super().push(str(named) if named is not None else status)  # type: ignore[misc]
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if getattr(self, "_refused", False):
-            return
-        if getattr(self, "_original_transport", None) is None or error is not None:
-            self.limit.active = max(0, self.limit.active - 1)
-        super().connection_lost(error)  # type: ignore[misc]
-
-
-class GatewaySMTP(_Capped, SMTP):
-    pass
-
-
-class GatewayLMTP(_Capped, LMTP):
-    pass
 
 
 def tls_context(smtp: SmtpSection) -> ssl.SSLContext | None:
@@ -143,7 +51,7 @@ class GatewayService:
             self.spool.on_commit.append(self.worker.wake)
         resolver = RecipientResolver(app, signer(app))
         self.tls = tls_context(smtp)
-        self.limit = SessionLimit(smtp.max_sessions)
+        self.policy = SessionPolicy.from_settings(smtp)
         self.hostname = smtp.hostname or socket.getfqdn()
         self.smtp_handler = GatewayHandler(app, self.spool, resolver)
         self.lmtp_handler = GatewayHandler(app, self.spool, resolver, lmtp=True)
@@ -166,37 +74,59 @@ class GatewayService:
 
         def make() -> SMTP:
             protocol = cls(handler, **options)
-            protocol.limit = self.limit  # type: ignore[attr-defined]
+            protocol.policy = self.policy  # type: ignore[attr-defined]
             return protocol
 
         return make
 
     async def start(self) -> None:
+        """Bind every listener, start the spool writer and the worker, then accept connections.
+
+        Binding comes first so that a port in use stops the start with one line (a ConfigError)
+        before anything else runs; whatever was started is stopped again.
+        """
+        try:
+            await self._bind()
+            await self.spool.start()
+            if self.worker is not None:
+                await self.worker.start()
+            for server in self.servers:
+                await server.start_serving()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _bind(self) -> None:
         smtp = self.app.settings.smtp
         loop = asyncio.get_running_loop()
-        await self.spool.start()
-        if self.worker is not None:
-            await self.worker.start()
-        server = await loop.create_server(
-            self._factory(GatewaySMTP, self.smtp_handler), smtp.host, smtp.port, reuse_address=True
-        )
-        self.servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        self.addresses.append(f"SMTP on {smtp.host}:{port}")
-        if smtp.lmtp_port:
-            lmtp = await loop.create_server(
-                self._factory(GatewayLMTP, self.lmtp_handler),
-                smtp.host,
-                smtp.lmtp_port,
-                reuse_address=True,
-            )
-            self.servers.append(lmtp)
-            self.addresses.append(f"LMTP on {smtp.host}:{lmtp.sockets[0].getsockname()[1]}")
+        for label, key, port, cls, handler in (
+            ("SMTP", "port", smtp.port, GatewaySMTP, self.smtp_handler),
+            ("LMTP", "lmtp_port", smtp.lmtp_port, GatewayLMTP, self.lmtp_handler),
+        ):
+            if key == "lmtp_port" and not port:
+                continue
+            try:
+                server = await loop.create_server(
+                    self._factory(cls, handler),
+                    smtp.host,
+                    port,
+                    reuse_address=True,
+                    start_serving=False,
+                )
+            except (OSError, UnicodeError) as exc:
+                raise listen_error("smtp", key, smtp.host, port, exc) from None
+            self.servers.append(server)
+            self.addresses.append(f"{label} on {smtp.host}:{server.sockets[0].getsockname()[1]}")
         if smtp.lmtp_socket is not None:
-            smtp.lmtp_socket.unlink(missing_ok=True)
-            unix = await loop.create_unix_server(
-                self._factory(GatewayLMTP, self.lmtp_handler), str(smtp.lmtp_socket)
-            )
+            try:
+                smtp.lmtp_socket.unlink(missing_ok=True)
+                unix = await loop.create_unix_server(
+                    self._factory(GatewayLMTP, self.lmtp_handler),
+                    str(smtp.lmtp_socket),
+                    start_serving=False,
+                )
+            except OSError as exc:
+                raise socket_error("smtp", "lmtp_socket", smtp.lmtp_socket, exc) from None
             self.servers.append(unix)
             self.addresses.append(f"LMTP on unix:{smtp.lmtp_socket}")
 

@@ -34,8 +34,22 @@ class Reply:
     BAD_TOKEN = StatusCode(550, "5.1.1", "No such recipient")
     TOO_MANY_RECIPIENTS = StatusCode(452, "4.5.3", "Too many recipients; send the rest separately")
     MESSAGE_TOO_BIG = StatusCode(552, "5.3.4", "Message too big")
+    # The header section alone over `smtp.max_header_size` (what Postfix calls header_size_limit).
+    HEADER_TOO_BIG = StatusCode(552, "5.3.4", "Message header section too big")
+    # More Received headers than `smtp.max_hops` (Postfix's hopcount_limit): a mail loop.
+    TOO_MANY_HOPS = StatusCode(554, "5.4.6", "Too many hops; mail loop detected")
     STORAGE_UNAVAILABLE = StatusCode(451, "4.3.0", "Temporary storage failure; try again later")
     SERVICE_BUSY = StatusCode(421, "4.3.2", "Too many connections; try again later")
+    # The session limits: each closes the connection; the client reconnects later.
+    CLIENT_BUSY = StatusCode(
+        421, "4.7.0", "Too many connections from your address; try again later"
+    )
+    SESSION_TOO_LONG = StatusCode(
+        421, "4.7.0", "Session time limit reached; reconnect to send more mail"
+    )
+    TOO_MANY_JUNK_COMMANDS = StatusCode(421, "4.7.0", "Too many commands without mail; goodbye")
+    # A failure with no better name (a bug): the client retries, and nothing was acknowledged.
+    INTERNAL_ERROR = StatusCode(451, "4.3.0", "Temporary local problem; try again later")
     TLS_REQUIRED = StatusCode(530, "5.7.0", "Must issue a STARTTLS command first")
     # Bare CR or LF in DATA: the raw material of SMTP smuggling (what Postfix also refuses).
     SMUGGLING = StatusCode(550, "5.6.0", "Bare CR or LF in message data not allowed")
@@ -47,4 +61,6 @@ LIBRARY_REPLIES: dict[str, StatusCode] = {
     "552 Error: Too much mail data": Reply.MESSAGE_TOO_BIG,
     "552 Error: message size exceeds fixed maximum message size": Reply.MESSAGE_TOO_BIG,
     "500 Line too long (see RFC5321 4.5.3.1.6)": Reply.LINE_TOO_LONG,
+    # aiosmtpd's own limit on unrecognised commands (five), which then closes the connection.
+    "502 5.5.1 Too many unrecognized commands, goodbye.": Reply.TOO_MANY_JUNK_COMMANDS,
 }

@@ -1,4 +1,5 @@
-"""`mailgate serve` starts, tells systemd it is ready, serves metrics, and stops on SIGTERM."""
+"""`mailgate serve` starts, tells systemd it is ready, serves metrics, and stops on SIGTERM; a port
+it cannot listen on stops it with one line naming the setting."""
 
 from __future__ import annotations
 
@@ -54,3 +55,40 @@ def test_serve_runs_until_sigterm(instance: Instance, tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
         notify.close()
+
+
+def _occupied_port() -> tuple[socket.socket, int]:
+    """A loopback port another program is listening on."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder, holder.getsockname()[1]
+
+
+def test_serve_explains_a_port_in_use_in_one_line(instance: Instance) -> None:
+    """The whole path to the terminal; each listener's messages are checked in
+    tests/smtp/test_startup.py."""
+    holder, port = _occupied_port()
+    env = {
+        **os.environ,
+        "MAILGATE_CONFIG": str(instance.config_path),
+        "MAILGATE_SMTP__PORT": str(port),
+    }
+    env.pop("NOTIFY_SOCKET", None)
+    with holder:
+        result = subprocess.run(
+            [sys.executable, "-m", "mailgate", "serve"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        f"Error: smtp.port {port} on 127.0.0.1 is in use by another program: "
+        "stop it or choose another port"
+    ], result.stderr
+    assert "serving" not in result.stdout

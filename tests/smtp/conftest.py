@@ -4,9 +4,12 @@ on a background thread (the daemon runs the same service in its main loop)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import select
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +114,62 @@ def listener(gateway: Gateway) -> Iterator[Listener]:
 
     lmtp = next_free_ports(30000 + threading.get_native_id() % 20000, 1)[0]
     yield from start_listener(gateway, _settings(gateway, lmtp_port=lmtp))
+
+
+ListenerFactory = Callable[..., Listener]
+
+
+@pytest.fixture
+def make_listener(gateway: Gateway) -> Iterator[ListenerFactory]:
+    """Start listeners with `[smtp]` settings of the test's choosing (small limits, short times)."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**smtp: object) -> Listener:
+            started = contextlib.contextmanager(start_listener)
+            return stack.enter_context(started(gateway, _settings(gateway, **smtp)))
+
+        yield make
+
+
+class RawClient:
+    """SMTP spoken by hand over a socket (to send what a well-behaved client never would), with
+    the replies read through one buffer so that none is lost between reads."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = b""
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def replies(self, count: int = 1) -> list[bytes]:
+        """The next `count` complete replies (a multi-line reply ends with its `NNN ` line); a
+        connection closed before they arrive fails the test."""
+        found: list[bytes] = []
+        while len(found) < count:
+            while b"\r\n" in self._buffer and len(found) < count:
+                line, self._buffer = self._buffer.split(b"\r\n", 1)
+                if line[3:4] != b"-":
+                    found.append(line)
+            if len(found) < count:
+                chunk = self.sock.recv(65536)
+                assert chunk, f"connection closed after {found!r}"
+                self._buffer += chunk
+        return found
+
+    def waiting(self) -> bool:
+        """Whether the server has sent something not yet read (or closed the connection)."""
+        return bool(self._buffer) or bool(select.select([self.sock], [], [], 0)[0])
+
+    def closed(self) -> bool:
+        """Whether the server has closed the connection, sending nothing more."""
+        return not self._buffer and self.sock.recv(65536) == b""
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
-from mailgate.smtp.listener import _PLAIN_PATH, GatewayLMTP, GatewayService, GatewaySMTP
+from mailgate.smtp.listener import GatewayService
+from mailgate.smtp.protocol import _PLAIN_PATH, GatewayLMTP, GatewaySMTP
 from tests.conftest import Instance
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
