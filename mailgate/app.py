@@ -18,7 +18,7 @@ from sqlmodel import Session
 from mailgate.config import Settings
 from mailgate.crypto import KeyRing, load_kek
 from mailgate.store import migrate
-from mailgate.store.engine import make_engine, session_scope, translated_errors
+from mailgate.store.engine import READONLY, make_engine, session_scope, translated_errors
 from mailgate.store.keys import ensure_keys, load_ring
 
 
@@ -28,6 +28,9 @@ class App:
     engine: Engine
     ring: KeyRing
     actor: str
+    # Set by the daemon when it begins to stop: the monotonic time by which its services must be
+    # at a safe point (after it, their work is abandoned). Services read it from their threads.
+    stop_by: float | None = None
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
@@ -62,7 +65,11 @@ def open_app(settings: Settings, *, actor: str | None = None) -> App:
     )
     try:
         with translated_errors(url):
-            migrate.upgrade(engine)
+            # Most starts find the schema current and every key there: they only read, so a
+            # read-only command never waits for (nor is refused by) a writer's lock.
+            before = migrate.current(engine.execution_options(**{READONLY: True}))
+            if before != migrate.head():
+                migrate.upgrade(engine)
             ensure_keys(engine, kek)
             ring = load_ring(engine, kek)
     except BaseException:

@@ -347,13 +347,20 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     if path is None:
         path = find_config(env)
     try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} does not exist: run `mailgate init` or pass --config FILE"
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        raw: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line} is not UTF-8 text: save the file as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
@@ -361,7 +368,20 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path))) from None
     settings = settings.model_copy(update={"source": path.resolve()})
-    return _resolve_paths(settings, path.resolve().parent)
+    settings = _resolve_paths(settings, path.resolve().parent)
+    _check_paths(settings, str(path))
+    return settings
+
+
+def _check_paths(settings: Settings, where: str) -> None:
+    """Paths that exist but are the wrong kind of thing (a file for a directory, or the reverse)."""
+    data_dir, kek_file = settings.data_dir, settings.keys.kek_file
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"{where}: instance.data_dir = '{data_dir}': is a file, not a directory")
+    if kek_file.is_dir():
+        raise ConfigError(
+            f"{where}: keys.kek_file = '{kek_file}': is a directory; name the key file itself"
+        )
 
 
 def find_config(environ: Mapping[str, str]) -> Path:

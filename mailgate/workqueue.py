@@ -3,8 +3,8 @@
 A claim is a short transaction that marks due rows as this node's (state, node, time, one more
 attempt). On PostgreSQL the rows are selected `FOR UPDATE SKIP LOCKED`, so several nodes share one
 queue without waiting on each other; a claim older than the lease belongs to a node that died and
-is taken over. `PollingService` is the daemon service that works such a queue: woken at once by
-new work on the same node, otherwise by its poll interval.
+is taken over; `release` gives claimed rows back unprocessed. `PollingService` is the daemon service
+that works such a queue: woken at once by new work on the same node, otherwise by its poll interval.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import uuid
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -77,16 +78,43 @@ def claim_due(
     return claimed
 
 
+def release(
+    app: App, model: Any, ids: Sequence[uuid.UUID], *, ready: str, working: str, node: str
+) -> int:
+    """Give back rows this node claimed but did not finish: due again at once, the claim's attempt
+    not counted. Rows already finished (or taken over) are left alone. Returns how many."""
+    with app.session() as session:
+        result = session.execute(
+            update(model)
+            .where(
+                col(model.id).in_(list(ids)),
+                col(model.state) == working,
+                col(model.claimed_by) == node,
+            )
+            .values(state=ready, claimed_by=None, claimed_at=None, attempts=col(model.attempts) - 1)
+        )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    if count:
+        log.info("claims released", table=model.__tablename__, count=count)
+    return count
+
+
 class PollingService:
     """A daemon service that runs rounds of work on one thread until stopped.
 
     Subclasses set `name`, `poll_interval` and implement `run_round()` (how many items it
-    handled); a round that handled nothing waits for `wake()` or the poll interval.
+    handled); a round that handled nothing waits for `wake()` or the poll interval. A round sees
+    `stopping` turn true as soon as the daemon begins to stop (`App.stop_by`, shared by all its
+    services, so their waits overlap) or the service is stopped, and should end at its next safe
+    point; one still running at the deadline (`stop_by`, or `stop_timeout` seconds after `stop()`)
+    is abandoned: its thread is left running, `abandoned` is set, and what it had claimed comes
+    back when the claim's lease runs out.
     """
 
     name = "polling"
     poll_interval = 1.0
     workers = 1  # threads for the service's database and CPU work
+    stop_timeout = 15.0
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -95,13 +123,14 @@ class PollingService:
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.name)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.abandoned = False
 
     async def run_round(self) -> int:
         raise NotImplementedError
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        return self._stopping or self.app.stop_by is not None
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -113,18 +142,24 @@ class PollingService:
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
+            deadline = self.app.stop_by or time.monotonic() + self.stop_timeout
+            await asyncio.wait([self._task], timeout=max(0.0, deadline - time.monotonic()))
+            if not self._task.done():
+                self.abandoned = True
+                log.warning("round abandoned at the stop deadline", service=self.name)
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=not self.abandoned, cancel_futures=True)
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while not self.stopping:
             self._wakeup.clear()
             try:
                 done = await self.run_round()
             except Exception as exc:  # the database is down: keep the daemon up, try again later
                 log.error("round failed", service=self.name, error=type(exc).__name__)
                 done = 0
-            if done == 0 and not self._stopping:
+            if done == 0 and not self.stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)

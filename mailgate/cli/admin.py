@@ -62,6 +62,7 @@ def serve(state: State) -> None:
         click.echo("stop with Ctrl-C")
 
     asyncio.run(daemon.run(app, ready))
+    daemon.exit_if_abandoned()
 
 
 def _masked(settings: Settings) -> dict[str, Any]:

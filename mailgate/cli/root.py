@@ -39,13 +39,21 @@ class State:
 
 
 class MailgateGroup(click.Group):
-    """The root group: any MailgateError raised below it becomes one line on stderr and exit 1."""
+    """The root group: any MailgateError raised below it becomes one line on stderr and exit 1.
+
+    So does an operating-system error on a named file that no check foresaw (a path that is a
+    directory, a full disk): its file and the system's reason are the line.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MailgateError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.filename is None or exc.strerror is None:
+                raise
+            raise click.ClickException(f"cannot use {exc.filename}: {exc.strerror}") from None
 
 
 @click.group(cls=MailgateGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,7 +7,9 @@ listener's spool commits wait on. The remaining steps run inside that transactio
 Each step looks at the message context and either returns None (carry on) or an `Outcome` (stop: the
 message reaches that final state). A step that raises `RetryLater` leaves the message in the spool for
 another attempt (a DNS outage, say); any other exception parks the message in quarantine with the
-step's name, so one poison message never blocks the rest or loops forever.
+step's name, so one poison message never blocks the rest or loops forever. Between steps the
+worker may ask to stop (the daemon is shutting down): the message is then `Abandoned` at that safe
+point, its transaction rolled back, and it goes back to the spool untouched.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ class StepFailed(Exception):
         self.error = error
 
 
+class Abandoned(Exception):
+    """The worker is stopping: leave this message, between two steps, for a later run."""
+
+
+def never_stopping() -> bool:
+    return False
+
+
 @dataclass(slots=True)
 class StepEnv:
     """What steps may use besides the message: the app (keys, config) and the open transaction."""
@@ -68,9 +78,13 @@ class Preflight(Protocol):
 S = TypeVar("S", Step, Preflight)
 
 
-def _first_outcome(steps: Sequence[S], call: Callable[[S], Outcome | None]) -> Outcome | None:
+def _first_outcome(
+    steps: Sequence[S], call: Callable[[S], Outcome | None], stopping: Callable[[], bool]
+) -> Outcome | None:
     """Call the steps in order until one decides; a step's crash becomes StepFailed (naming it)."""
     for step in steps:
+        if stopping():
+            raise Abandoned
         try:
             outcome = call(step)
         except RetryLater:
@@ -82,14 +96,24 @@ def _first_outcome(steps: Sequence[S], call: Callable[[S], Outcome | None]) -> O
     return None
 
 
-def preflight(steps: Sequence[Preflight], ctx: MessageContext, app: App) -> Outcome | None:
+def preflight(
+    steps: Sequence[Preflight],
+    ctx: MessageContext,
+    app: App,
+    stopping: Callable[[], bool] = never_stopping,
+) -> Outcome | None:
     """Run the preflight steps in order; an outcome here ends the message's journey early."""
-    return _first_outcome(steps, lambda step: step.run(ctx, app))
+    return _first_outcome(steps, lambda step: step.run(ctx, app), stopping)
 
 
-def run(steps: Sequence[Step], ctx: MessageContext, env: StepEnv) -> Outcome:
+def run(
+    steps: Sequence[Step],
+    ctx: MessageContext,
+    env: StepEnv,
+    stopping: Callable[[], bool] = never_stopping,
+) -> Outcome:
     """Run the steps in order until one decides; the last step must always decide."""
-    outcome = _first_outcome(steps, lambda step: step.run(ctx, env))
+    outcome = _first_outcome(steps, lambda step: step.run(ctx, env), stopping)
     if outcome is not None:
         return outcome
     raise StepFailed(steps[-1].name if steps else "pipeline", RuntimeError("no step decided"))

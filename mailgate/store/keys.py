@@ -43,12 +43,20 @@ def _add_key(session: Session, kek: Kek, purpose: KeyPurpose) -> DataKey:
     return row
 
 
+def _active_purposes(session: Session) -> set[str]:
+    return set(session.exec(select(DataKey.purpose).where(col(DataKey.active))).all())
+
+
 def ensure_keys(engine: Engine, kek: Kek) -> list[KeyPurpose]:
     """Create an active key for each purpose that has none; return the purposes created."""
+    # Nearly always every key is there: finding that out must not need the write lock.
+    with session_scope(engine, readonly=True) as session:
+        if _active_purposes(session) >= {purpose.value for purpose in KeyPurpose}:
+            return []
     created = []
     with session_scope(engine) as session:
         _lock(session)
-        have = set(session.exec(select(DataKey.purpose).where(col(DataKey.active))).all())
+        have = _active_purposes(session)
         for purpose in KeyPurpose:
             if purpose.value not in have:
                 _add_key(session, kek, purpose)

@@ -14,11 +14,14 @@ from mailgate.ingest.steps.operator import OperatorMail
 from mailgate.ingest.steps.opt_out import OptOut
 from mailgate.ingest.steps.parse_fields import ParseFields
 from mailgate.ingest.steps.resolve import Resolve
+from mailgate.ingest.steps.screen import Screen
 from mailgate.ingest.steps.store import StoreEntry
 from mailgate.ingest.steps.verify_sender import VerifySender
 
-# Before the transaction: no database, possibly slow (DNS).
+# Before the transaction: no database, possibly slow (DNS). The screen goes first, so that a
+# header section too large to parse safely is never parsed.
 PREFLIGHT: list[Preflight] = [
+    Screen(),
     Decode(),
     VerifySender(),
 ]
