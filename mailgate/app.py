@@ -3,6 +3,7 @@
 `open_app` does the start-up checks in the order that gives the clearest error: configuration (already
 validated), then the key-encryption key (missing or unreadable), then the database (unreachable or
 locked), then migrations, then the key ring (a wrong KEK fails here, before any request is served).
+The app then follows key rotations made by other processes (`ActiveKeyWatch`) until it is closed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from mailgate import audit
 from mailgate.config import Settings
 from mailgate.crypto import KeyRing, load_kek
 from mailgate.store import migrate
 from mailgate.store.engine import READONLY, make_engine, session_scope, translated_errors
-from mailgate.store.keys import ensure_keys, load_ring
+from mailgate.store.keys import ActiveKeyWatch, ensure_keys, load_ring
+
+# The first schema revision whose audit head carries an anchor.
+_ANCHORED_SINCE = "0006"
 
 
 @dataclass
@@ -28,6 +33,7 @@ class App:
     engine: Engine
     ring: KeyRing
     actor: str
+    watch: ActiveKeyWatch | None = None
     # Set by the daemon when it begins to stop: the monotonic time by which its services must be
     # at a safe point (after it, their work is abandoned). Services read it from their threads.
     stop_by: float | None = None
@@ -45,6 +51,8 @@ class App:
             yield session
 
     def close(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
         self.engine.dispose()
 
 
@@ -72,7 +80,14 @@ def open_app(settings: Settings, *, actor: str | None = None) -> App:
                 migrate.upgrade(engine)
             ensure_keys(engine, kek)
             ring = load_ring(engine, kek)
+            if before is not None and before < _ANCHORED_SINCE:
+                # This process brought the database to anchoring: anchor the head as it stands.
+                # (Known only here: a marker in the database could be forged to re-anchor.)
+                with session_scope(engine) as session:
+                    audit.anchor_head(session, ring.anchor_key)
     except BaseException:
         engine.dispose()
         raise
-    return App(settings, engine, ring, actor or default_actor())
+    watch = ActiveKeyWatch(engine, ring)
+    watch.start()
+    return App(settings, engine, ring, actor or default_actor(), watch)

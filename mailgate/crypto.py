@@ -11,7 +11,11 @@ an environment variable or a file (see `KeysSection`). Lookups by address go thr
 an HMAC of the normalised value under a separate key, never through plaintext.
 
 Key purposes: `data` (envelopes; rotated by `mailgate keys rotate`), `index` (blind index), `audit`
-(the audit chain's MAC) and `token` (reply-token signatures).
+(the audit chain's MAC) and `token` (reply-token signatures). One more key is derived from the KEK
+itself and never stored: the audit head's anchor key (see `mailgate.audit`).
+
+A running process follows rotations: `activate` switches the ring to a data key another process made
+active (see `mailgate.store.keys.ActiveKeyWatch`); envelopes name their key, so old ones still open.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from mailgate.config import KeysSection
 from mailgate.errors import KeyRingError
@@ -135,7 +141,23 @@ def new_wrapped_key(kek: Kek, purpose: KeyPurpose) -> WrappedKey:
     return WrappedKey(key_id, purpose, wrapped, kek.fingerprint)
 
 
+def wrong_kek(kek: Kek, wrapped: WrappedKey) -> str:
+    """The message for a KEK that is not the one that wrapped the keys in the database."""
+    return (
+        f"the key-encryption key ({kek.origin}, fingerprint {kek.fingerprint}) does not "
+        f"unlock data key {wrapped.key_id}, which was wrapped by fingerprint "
+        f"{wrapped.kek_fingerprint}: the wrong key is configured"
+    )
+
+
 def unwrap(kek: Kek, wrapped: WrappedKey) -> bytes:
+    """The data key's secret; a KeyRingError says whether the KEK is wrong or the key is damaged.
+
+    The fingerprint recorded with the key tells the two apart: the same fingerprint but a failing
+    tag means the wrapped bytes (or the row's id or purpose, which they are bound to) were changed.
+    """
+    if wrapped.kek_fingerprint != kek.fingerprint:
+        raise KeyRingError(wrong_kek(kek, wrapped))
     try:
         return AESGCM(kek.key).decrypt(
             wrapped.wrapped[:NONCE_BYTES],
@@ -144,10 +166,16 @@ def unwrap(kek: Kek, wrapped: WrappedKey) -> bytes:
         )
     except InvalidTag:
         raise KeyRingError(
-            f"the key-encryption key ({kek.origin}, fingerprint {kek.fingerprint}) does not "
-            f"unlock data key {wrapped.key_id}, which was wrapped by fingerprint "
-            f"{wrapped.kek_fingerprint}: the wrong key is configured"
+            f"data key {wrapped.key_id} ({wrapped.purpose}) is damaged: the configured "
+            f"key-encryption key (fingerprint {kek.fingerprint}) wrapped it but its stored bytes "
+            f"fail authentication; restore its data_key row from a backup"
         ) from None
+
+
+def derive_anchor_key(kek: Kek) -> bytes:
+    """The audit head's anchor key: derived from the KEK, so it is never in the database."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"mailgate/v1|anchor")
+    return hkdf.derive(kek.key)
 
 
 def aad(table: str, column: str, row_id: object) -> bytes:
@@ -156,12 +184,13 @@ def aad(table: str, column: str, row_id: object) -> bytes:
 
 @dataclass(slots=True)
 class KeyRing:
-    """Unwrapped keys in memory, by purpose. Built once at start-up from the `data_key` table."""
+    """Unwrapped keys in memory, by purpose. Built at start-up from the `data_key` table."""
 
     data: dict[str, AESGCM] = field(default_factory=dict)
     active_data: str = ""
     index_key: bytes = b""
     audit_key: bytes = b""
+    anchor_key: bytes = b""
     token_keys: dict[str, bytes] = field(default_factory=dict)
     active_token: str = ""
     # Finds a data key created after this ring was loaded (a rotation run by another process).
@@ -171,9 +200,16 @@ class KeyRing:
     def from_wrapped(
         cls, kek: Kek, keys: Iterable[WrappedKey], active: Mapping[KeyPurpose, str]
     ) -> KeyRing:
-        ring = cls()
+        ring = cls(anchor_key=derive_anchor_key(kek))
+        failed: list[tuple[WrappedKey, KeyRingError]] = []
+        opened = 0
         for wrapped in keys:
-            secret = unwrap(kek, wrapped)
+            try:
+                secret = unwrap(kek, wrapped)
+            except KeyRingError as exc:
+                failed.append((wrapped, exc))
+                continue
+            opened += 1
             if wrapped.purpose is KeyPurpose.DATA:
                 ring.data[wrapped.key_id] = AESGCM(secret)
             elif wrapped.purpose is KeyPurpose.TOKEN:
@@ -183,19 +219,36 @@ class KeyRing:
                     ring.index_key = secret
                 else:
                     ring.audit_key = secret
+        if failed:
+            first, error = failed[0]
+            # When no key opens at all, the KEK is wrong whatever the fingerprints say.
+            raise error if opened else KeyRingError(wrong_kek(kek, first))
         ring.active_data = active.get(KeyPurpose.DATA, "")
         ring.active_token = active.get(KeyPurpose.TOKEN, "")
         if ring.active_data not in ring.data or not ring.index_key or not ring.audit_key:
             raise KeyRingError("the key ring is incomplete: run `mailgate init` to create keys")
         return ring
 
+    def activate(self, key_id: str) -> bool:
+        """Seal under `key_id` from now on; return whether that changed anything.
+
+        Called when another process's rotation made `key_id` the active data key. The new cipher
+        is in `data` before `active_data` names it, so a concurrent `seal` never misses it.
+        """
+        if key_id == self.active_data:
+            return False
+        if key_id not in self.data and self._load(key_id) is None:
+            raise KeyRingError(f"the active data key {key_id} is not in the database")
+        self.active_data = key_id
+        return True
+
     def seal(self, value: str | bytes, *, table: str, column: str, row_id: object) -> bytes:
         """Encrypt one value for one cell, under the active data key."""
         plaintext = value.encode("utf-8") if isinstance(value, str) else value
         nonce = os.urandom(NONCE_BYTES)
-        key_id = bytes.fromhex(self.active_data)
-        sealed = self.data[self.active_data].encrypt(nonce, plaintext, aad(table, column, row_id))
-        return bytes([ENVELOPE_VERSION]) + key_id + nonce + sealed
+        active = self.active_data  # read once: another thread may switch it (`activate`)
+        sealed = self.data[active].encrypt(nonce, plaintext, aad(table, column, row_id))
+        return bytes([ENVELOPE_VERSION]) + bytes.fromhex(active) + nonce + sealed
 
     def open(self, blob: bytes, *, table: str, column: str, row_id: object) -> bytes:
         """Decrypt one cell; raise KeyRingError (naming the cell, not its content) on failure."""

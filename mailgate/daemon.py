@@ -93,8 +93,20 @@ def _sender(app: App) -> Service:
     return SenderService(app)
 
 
-# Extension point: factories of the services `serve` runs, in start order.
-SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [_metrics, _gateway, _sender]
+def _audit_witness(app: App) -> Service:
+    from mailgate.auditwitness import AuditWitness
+
+    return AuditWitness(app)
+
+
+# Extension point: factories of the services `serve` runs, in start order. The audit witness
+# starts first so that it stops last, logging the head after everything else has stopped.
+SERVICE_FACTORIES: list[Callable[[App], Service | None]] = [
+    _audit_witness,
+    _metrics,
+    _gateway,
+    _sender,
+]
 
 
 async def run(app: App, ready: Callable[[list[str]], None] | None = None) -> None:

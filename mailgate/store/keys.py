@@ -1,37 +1,51 @@
-"""The key ring's persistence: creating, loading and rotating the wrapped data keys.
+"""The key ring's persistence: creating, loading and following the wrapped data keys.
 
 `ensure_keys` creates one key per purpose on a new database. `load_ring` unwraps them all with the KEK
-(a wrong KEK fails here, at start-up, with a clear message). `rotate` adds a new data key and
-re-encrypts every envelope in batches; since each envelope names its key, a rotation that was
-interrupted simply resumes: the next run finds the rows still under an older key and carries on.
+(a wrong KEK or a damaged key fails here, at start-up, with a clear message). `ActiveKeyWatch` keeps a
+running process's ring on the active data key, which `mailgate keys rotate` (`store.rotation`) may
+change at any time: one small query every `KEY_RECHECK_SECONDS`, in a thread, so no seal ever waits
+for the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import Any
+import threading
+from collections.abc import Callable
 
-from sqlalchemy import Engine, func, or_, text, update
-from sqlmodel import Session, SQLModel, col, select
+from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select
 
-from mailgate.crypto import Kek, KeyPurpose, KeyRing, WrappedKey, new_wrapped_key, unwrap
+from mailgate import audit
+from mailgate.crypto import (
+    Kek,
+    KeyPurpose,
+    KeyRing,
+    WrappedKey,
+    derive_anchor_key,
+    new_wrapped_key,
+    unwrap,
+)
+from mailgate.log import get_logger
 from mailgate.store.engine import session_scope
-from mailgate.store.models import ENCRYPTED_TABLES, DataKey, encrypted_columns, table_name
+from mailgate.store.models import DataKey
 
+log = get_logger("mailgate.store")
 _LOCK_KEY = 0x6D67_6B65_7973  # "mgkeys": serialises key creation across nodes on PostgreSQL
+# How often a running process asks which data key is active (one indexed single-row query).
+KEY_RECHECK_SECONDS = 1.0
 
 
 def _wrapped(row: DataKey) -> WrappedKey:
     return WrappedKey(row.key_id, KeyPurpose(row.purpose), row.wrapped, row.kek_fingerprint)
 
 
-def _lock(session: Session) -> None:
+def lock(session: Session) -> None:
+    """Serialise key changes across nodes (PostgreSQL; SQLite has one writer anyway)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
 
 
-def _add_key(session: Session, kek: Kek, purpose: KeyPurpose) -> DataKey:
+def add_key(session: Session, kek: Kek, purpose: KeyPurpose) -> DataKey:
     wrapped = new_wrapped_key(kek, purpose)
     row = DataKey(
         key_id=wrapped.key_id,
@@ -55,12 +69,17 @@ def ensure_keys(engine: Engine, kek: Kek) -> list[KeyPurpose]:
             return []
     created = []
     with session_scope(engine) as session:
-        _lock(session)
+        lock(session)
+        new_database = session.exec(select(DataKey.key_id).limit(1)).first() is None
         have = _active_purposes(session)
         for purpose in KeyPurpose:
             if purpose.value not in have:
-                _add_key(session, kek, purpose)
+                add_key(session, kek, purpose)
                 created.append(purpose)
+        if new_database:
+            # The empty log is anchored with the first keys; a head found without an anchor later
+            # was rewritten (a lost audit key alone does not re-anchor anything).
+            audit.anchor_head(session, derive_anchor_key(kek))
     return created
 
 
@@ -86,70 +105,59 @@ def _key_loader(engine: Engine, kek: Kek) -> Callable[[str], bytes | None]:
     return load
 
 
-@dataclass(frozen=True, slots=True)
-class RotationPlan:
-    key_id: str
-    resumed: bool
-    remaining: int
-
-
-def _stale_filter(model: type[SQLModel], key_id: str) -> Any:
-    marker = bytes.fromhex(key_id)
-    # Bytes 2-5 of an envelope name its data key (see mailgate.crypto).
-    columns = encrypted_columns(model)
-    return or_(*(func.substr(getattr(model, column), 2, 4) != marker for column in columns))
-
-
-def count_stale(engine: Engine, key_id: str) -> int:
-    total = 0
+def active_data_key(engine: Engine) -> str | None:
     with session_scope(engine, readonly=True) as session:
-        for model in ENCRYPTED_TABLES:
-            query = select(func.count()).select_from(model).where(_stale_filter(model, key_id))
-            total += session.exec(query).one()
-    return total
+        found = session.exec(
+            select(DataKey.key_id).where(
+                col(DataKey.active), DataKey.purpose == KeyPurpose.DATA.value
+            )
+        ).all()
+    return found[0] if len(found) == 1 else None
 
 
-def start_rotation(engine: Engine, kek: Kek) -> RotationPlan:
-    """Resume an unfinished rotation, or add a new data key and make it the active one."""
-    with session_scope(engine) as session:
-        _lock(session)
-        active = session.exec(
-            select(DataKey).where(col(DataKey.active), DataKey.purpose == KeyPurpose.DATA.value)
-        ).one()
-    remaining = count_stale(engine, active.key_id)
-    if remaining:
-        return RotationPlan(active.key_id, True, remaining)
-    with session_scope(engine) as session:
-        _lock(session)
-        session.execute(
-            update(DataKey)
-            .where(col(DataKey.purpose) == KeyPurpose.DATA.value)
-            .values(active=False)
-        )
-        new = _add_key(session, kek, KeyPurpose.DATA)
-    return RotationPlan(new.key_id, False, count_stale(engine, new.key_id))
+class ActiveKeyWatch:
+    """Keeps a ring sealing under the active data key, which another process may rotate.
 
+    A thread asks every `interval` seconds; a failed look (database down) is logged once and
+    retried, the ring sealing under the key it has meanwhile (it still opens everywhere).
+    """
 
-def reencrypt(engine: Engine, ring: KeyRing, batch: int) -> Generator[int, None, None]:
-    """Re-encrypt every envelope not under the ring's active key; yield the rows done per batch."""
-    for model in ENCRYPTED_TABLES:
-        table, columns = table_name(model), encrypted_columns(model)
-        while True:
-            with session_scope(engine) as session:
-                rows = session.exec(
-                    select(model).where(_stale_filter(model, ring.active_data)).limit(batch)
-                ).all()
-                for row in rows:
-                    row_id = row.id  # type: ignore[attr-defined]
-                    for column in columns:
-                        value = getattr(row, column)
-                        if value is None:  # optional encrypted columns (e.g. no error yet)
-                            continue
-                        plain = ring.open(value, table=table, column=column, row_id=row_id)
-                        setattr(
-                            row, column, ring.seal(plain, table=table, column=column, row_id=row_id)
-                        )
-                    session.add(row)
-            if not rows:
-                break
-            yield len(rows)
+    def __init__(
+        self, engine: Engine, ring: KeyRing, interval: float = KEY_RECHECK_SECONDS
+    ) -> None:
+        self.engine, self.ring, self.interval = engine, ring, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def check(self) -> bool:
+        """Look once; return whether the ring switched keys."""
+        key_id = active_data_key(self.engine)
+        if key_id is None:
+            return False
+        previous = self.ring.active_data
+        switched = self.ring.activate(key_id)
+        if switched:
+            log.info("sealing under the new active data key", key_id=key_id, previous=previous)
+        return switched
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception as exc:  # keep watching: the next look may work
+                if not self._failing:
+                    log.warning("cannot look up the active data key", error=type(exc).__name__)
+                self._failing = True
+            else:
+                self._failing = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mailgate-key-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

@@ -78,7 +78,7 @@ def test_verify_json(practice: Instance, as_json: bool) -> None:
     import json
 
     data = json.loads(practice.ok("audit", "verify", "--json"))
-    assert data == {"ok": True, "events": 8, "first_bad": None, "reason": ""}
+    assert data == {"ok": True, "events": 8, "first_bad": None, "reason": "", "anchored": 8}
 
 
 def _append(app: App, session: Session, detail: str) -> int:

@@ -137,10 +137,15 @@ class AuditEvent(SQLModel, table=True):
 
 class AuditHead(SQLModel, table=True):
     """The newest event's seq and mac, in a single row: appenders lock it to serialise the chain,
-    and `verify` compares it with the last event so that cutting events off the end is detected."""
+    and `verify` compares it with the last event so that cutting events off the end is detected.
+
+    `anchor` is an HMAC over (`anchor_seq`, that event's mac) under a key derived from the KEK, so
+    rewriting the head without the KEK is detected too (see `mailgate.audit`)."""
 
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0)
     mac: str = Field(default="", sa_type=String(64))
+    anchor_seq: int | None = Field(default=None, nullable=True)
+    anchor: str | None = Field(default=None, sa_type=String(64), nullable=True)
