@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,26 +14,57 @@ from mailgate.forms import FORMS, get_form
 from mailgate.ingest.dryrun import dry_run
 
 
-@cli.command("parse")
-@click.option("--form", "form_name", required=True, type=click.Choice(list(FORMS)))
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
-def parse_command(form_name: str, path: Path, as_json: bool) -> None:
-    """Read FILE.eml as a reply to FORM and print what would be recorded (nothing is stored)."""
-    result = dry_run(path.read_bytes(), get_form(form_name))
-    if as_json:
-        output.emit_json(result)
-        return
+def _files(paths: tuple[Path, ...]) -> list[Path]:
+    """The files named, and the `.eml` files of the directories named, in order."""
+    found: list[Path] = []
+    for path in paths:
+        found.extend(sorted(path.glob("*.eml")) if path.is_dir() else [path])
+    if not found:
+        raise click.UsageError("no .eml files in the directories given")
+    return found
+
+
+def _print(result: dict[str, Any]) -> None:
     click.echo(f"kind   {result['kind']}")
     click.echo(f"form   {result['form']}")
     for key, value in result["fields"].items():
         click.echo(f"  {key}: {value}")
     for error in result["errors"]:
-        click.echo(f"  ! {error['field']}: {error['message']}")
+        # An error about the whole message (quarantine, a reading note) has no field to name.
+        where = f"{error['field']}: " if error["field"] else ""
+        click.echo(f"  ! {where}{error['message']}")
     for alert in result["alerts"]:
         click.echo(f"  ALERT {alert['severity']}: {alert['rule']}")
     click.echo("--- the patient's own text ---")
     click.echo(result["text"])
+
+
+@cli.command("parse")
+@click.option("--form", "form_name", required=True, type=click.Choice(list(FORMS)))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
+def parse_command(form_name: str, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Read each FILE.eml (or every .eml in DIR) as a reply to FORM and print what would be
+    recorded; nothing is stored.
+
+    One file prints one JSON object (DESIGN §4); several print a JSON list of them, each with the
+    file's path under "file". A message the pipeline would quarantine is printed with the error
+    "would be quarantined: …" (exit status 0: the file was read); a file that cannot be read is a
+    one-line error (exit 1).
+    """
+    form = get_form(form_name)
+    files = _files(paths)
+    results = [dry_run(path.read_bytes(), form) for path in files]
+    if as_json:
+        if len(paths) == 1 and paths[0].is_file():
+            output.emit_json(results[0])
+        else:
+            output.emit_json([{"file": str(f), **r} for f, r in zip(files, results, strict=True)])
+        return
+    for path, result in zip(files, results, strict=True):
+        if len(files) > 1:
+            click.echo(f"=== {path}")
+        _print(result)
 
 
 @cli.command("entries")

@@ -18,6 +18,9 @@ under a quoted label; quoted template lines are never answers, and the labels us
 shallowest quote depth (deeper ones are older history). Free text also ends at a signature delimiter
 (`-- `) or the form mail's closing "Reply to this email…" line. Journal: without its label, the
 whole own text is the entry.
+
+With a `Budget` (`mailgate.parse.budget`), a text longer than it allows, or reading that runs out
+of time, raises `BudgetExhausted`: no field is then read at all, rather than some of them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailgate.forms.catalog import FieldSpec, FormSpec
-from mailgate.forms.labels import Line, Matcher, split_lines
+from mailgate.forms.labels import Hit, Line, Matcher, split_lines
 from mailgate.forms.measures import SCORERS
 from mailgate.forms.values import (
     ValueProblem,
@@ -37,6 +40,7 @@ from mailgate.forms.values import (
     read_number,
     read_scale,
 )
+from mailgate.parse.budget import Budget
 
 REQUIRED = "required"
 CONFLICT = "answered more than once with different values"
@@ -87,12 +91,15 @@ class _Open:
 
 
 def _scan(
-    form: FormSpec, matcher: Matcher, lines: list[Line], *, quoted: bool
+    form: FormSpec, matcher: Matcher, lines: list[Line], *, quoted: bool, budget: Budget | None
 ) -> dict[str, list[_Answer]] | None:
     """Each field's answers, or None when no label line was found."""
-    lines = [Line(line.depth, part) for line in lines for part in matcher.split(line.text)]
-    lines = matcher.unwrap(lines)
-    hits = [matcher.match(line.text) for line in lines]
+    if form.is_measure:  # several items may share a line
+        lines = [Line(line.depth, part) for line in lines for part in matcher.split(line.text)]
+    if budget is not None:
+        budget.allow_lines(len(lines))
+    lines = matcher.unwrap(lines, budget)
+    hits = _hits(matcher, lines, budget)
     depths = [line.depth for line, hit in zip(lines, hits, strict=True) if hit is not None]
     if not depths:
         return None
@@ -128,6 +135,16 @@ def _scan(
     return answers
 
 
+def _hits(matcher: Matcher, lines: list[Line], budget: Budget | None) -> list[Hit | None]:
+    """The label on each line, if any."""
+    hits = []
+    for line in lines:
+        if budget is not None:
+            budget.tick()
+        hits.append(matcher.match(line.text))
+    return hits
+
+
 def _without_sign_off(lines: list[str]) -> list[str]:
     """The last answer's lines without a closing such as "Thanks,\nSam" after a blank line.
 
@@ -160,9 +177,11 @@ def _bare_items(form: FormSpec, text: str) -> dict[str, list[_Answer]] | None:
     return {spec.key: [_Answer(score)] for spec, score in zip(form.items, scores, strict=True)}
 
 
-def _whole_text(form: FormSpec, matcher: Matcher, text: str) -> dict[str, list[_Answer]]:
+def _whole_text(
+    form: FormSpec, matcher: Matcher, text: str, budget: Budget | None
+) -> dict[str, list[_Answer]]:
     """Journal: what follows its label when the patient kept it, else the whole text."""
-    answers = _scan(form, matcher, split_lines(text), quoted=False)
+    answers = _scan(form, matcher, split_lines(text), quoted=False, budget=budget)
     if answers is not None:
         return answers
     entry = text.strip()
@@ -212,18 +231,24 @@ def _value(spec: FieldSpec, answers: list[_Answer]) -> tuple[object | None, str 
     return (values[0] if values else None), None
 
 
-def parse_fields(form: FormSpec, own_text: str, full_text: str | None = None) -> FieldResult:
+def parse_fields(
+    form: FormSpec, own_text: str, full_text: str | None = None, *, budget: Budget | None = None
+) -> FieldResult:
     """The fields of `form` found in a reply (see the module docstring for the rules)."""
     matcher = Matcher(form)
     result = FieldResult()
+    if budget is not None:
+        budget.allow(own_text)
     if form.whole_text:
-        answers: dict[str, list[_Answer]] | None = _whole_text(form, matcher, own_text)
+        answers: dict[str, list[_Answer]] | None = _whole_text(form, matcher, own_text, budget)
     else:
-        answers = _scan(form, matcher, split_lines(own_text), quoted=False)
+        answers = _scan(form, matcher, split_lines(own_text), quoted=False, budget=budget)
     if answers is None:
         answers = _bare_items(form, own_text)
     if answers is None and full_text:
-        answers = _scan(form, matcher, split_lines(full_text), quoted=True)
+        if budget is not None:
+            budget.allow(full_text)
+        answers = _scan(form, matcher, split_lines(full_text), quoted=True, budget=budget)
         result.source = "quoted"
         if not any(answers or {}):  # labels but no answers: the unanswered form quoted back
             result.source = "own"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from mailgate.forms.catalog import FieldSpec, FormSpec
+from mailgate.parse.budget import Budget
 
 _QUOTE = re.compile(r"^[ \t]*((?:>[ \t]?)+)")
 _LEAD = re.compile(r"^[\s>*•·▪◦‣+|\-–—]*")
@@ -22,8 +23,10 @@ _ITEM_MARK = re.compile(
     re.IGNORECASE,
 )
 # Several items on one line: "Q1: 2, Q2: 1", "Q1 2 Q2 1" (only with an explicit Q/item/# prefix).
+# A run of spaces is tried once, from its start (`(?<!\s)`, possessive): tried from each of its
+# positions, a long run made the split quadratic.
 _ITEM_SPLIT = re.compile(
-    r"[,;]\s*(?=(?:q|question|item|#)\s*\d)|\s+(?=(?:q|#)\d+\b)", re.IGNORECASE
+    r"[,;]\s*+(?=(?:q|question|item|#)\s*\d)|(?<!\s)\s++(?=(?:q|#)\d+\b)", re.IGNORECASE
 )
 _SEPARATORS = ":=-–—|?："
 _DASHES = "-–"
@@ -78,6 +81,8 @@ class Matcher:
 
     def match(self, text: str) -> Hit | None:
         line = _LEAD.sub("", text).replace("**", "").replace("__", "")
+        if not line:
+            return None  # (blank, or markup only: the common case, answered without a pattern)
         if self.items and (mark := _ITEM_MARK.match(line)):
             spec = self.items.get(int(mark.group(1) or mark.group(2)))
             if spec is not None:
@@ -98,11 +103,13 @@ class Matcher:
         """A line holding several item answers ("Q1: 2, Q2: 1") as one line per answer."""
         return _ITEM_SPLIT.split(text) if self.items else [text]
 
-    def unwrap(self, lines: list[Line]) -> list[Line]:
+    def unwrap(self, lines: list[Line], budget: Budget | None = None) -> list[Line]:
         """Rejoin labels a mail client wrapped over several lines (long PHQ-9 items)."""
         out: list[Line] = []
         i = 0
         while i < len(lines):
+            if budget is not None:
+                budget.tick()
             line, joined = lines[i], 1
             while (
                 joined < _MAX_WRAP_LINES
@@ -123,6 +130,8 @@ class Matcher:
 
     def _partial(self, text: str) -> bool:
         """Whether a line holds only the first words (three or more) of a label, and nothing else."""
+        if not text or text.isspace():
+            return False
         line = _LEAD.sub("", text)
         if self.items and (mark := _ITEM_MARK.match(line)):
             line = line[mark.end() :]

@@ -34,10 +34,11 @@ NUMBER_WORDS: dict[str, int] = {
     )
 }
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)\s*(½)?|½|(" + "|".join(NUMBER_WORDS) + r")\b")
-# What people put before a number without changing it.
-_FILLER = re.compile(
-    r"^(?:about|around|approx(?:imately|\.)?|roughly|ca\.?|~|maybe|probably|"
-    r"i'?d say|i would say|a solid|an?)\s+|^~",
+# What people put before a number without changing it, as many as there are ("about ~7"): one
+# match for the whole run, as stripping one filler at a time copied the answer once per filler.
+_FILLERS = re.compile(
+    r"(?:(?:about|around|approx(?:imately|\.)?|roughly|ca\.?|~|maybe|probably|"
+    r"i'?d say|i would say|a solid|an?)\s+|~)*",
 )
 _DENOMINATOR = re.compile(r"^(?:/|out\s+of\b|of\b)\s*(\d+)")
 # Units end where letters end: "7h30" is seven hours thirty.
@@ -70,9 +71,8 @@ def _leading_number(text: str) -> tuple[float, str] | None:
 
 def _start(raw: str) -> str:
     text = clean(raw)
-    while (stripped := _FILLER.sub("", text, count=1)) != text:
-        text = stripped
-    return text
+    fillers = _FILLERS.match(text)
+    return text[fillers.end() :] if fillers else text
 
 
 def _only_comment(rest: str) -> bool:

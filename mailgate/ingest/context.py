@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from mailgate.forms import Alert, FieldError
 from mailgate.ingest.authn.verdict import Verdict
+from mailgate.parse.budget import Budget
 from mailgate.store.models import Entry, InboundMessage, JournalAddress, Patient, ReplyThread
 
 
@@ -74,6 +75,8 @@ class MessageContext:
     text: str = ""  # the patient's own text (quotes and signatures cut)
     body: str = ""  # the whole chosen body, quotes included (answers typed into the quoted form)
     attachments: int = 0
+    budget: Budget | None = None  # what reading the reply may still cost (extract and parse)
+    notes: list[str] = field(default_factory=list)  # fixed text: what reading had to cut short
     form: str | None = None
     opting_out: bool = False  # the patient asked to stop (classify decides, opt_out acts)
     fields: dict[str, object] = field(default_factory=dict)

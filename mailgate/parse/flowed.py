@@ -44,21 +44,22 @@ def _emit(depth: int, content: str) -> str:
 def unflow(text: str, delsp: bool = False) -> str:
     """Join soft-broken lines of `text` (newlines already normalised to `\\n`)."""
     out: list[str] = []
-    pending: _Line | None = None
+    # The pieces of the paragraph being joined, joined once at its end: adding each piece to the
+    # paragraph so far copied it once per line, quadratic in a paragraph of many soft breaks.
+    pieces: list[str] = []
+    depth = 0
     for raw in text.split("\n"):
         line = _split(raw, delsp)
-        if pending is not None:
-            if pending.depth == line.depth:
-                line = _Line(line.depth, pending.content + line.content, line.flowed)
-            else:
-                # A flowed line followed by a different quote depth is a sender error; §4.5
-                # says to treat it as a hard break rather than merge across quote levels.
-                out.append(_emit(pending.depth, pending.content))
-        if line.flowed:
-            pending = line
-            continue
-        pending = None
-        out.append(_emit(line.depth, line.content))
-    if pending is not None:
-        out.append(_emit(pending.depth, pending.content))
+        if pieces and depth != line.depth:
+            # A flowed line followed by a different quote depth is a sender error; §4.5 says to
+            # treat it as a hard break rather than merge across quote levels.
+            out.append(_emit(depth, "".join(pieces)))
+            pieces = []
+        depth = line.depth
+        pieces.append(line.content)
+        if not line.flowed:
+            out.append(_emit(depth, "".join(pieces)))
+            pieces = []
+    if pieces:
+        out.append(_emit(depth, "".join(pieces)))
     return "\n".join(out)

@@ -14,6 +14,10 @@ so answers typed inline into the form are never lost.
 
 The rule throughout: when unsure, keep the patient's lines. Output lines are always input lines,
 in order; nothing is rewritten.
+
+Each line is looked at a bounded number of times (what a look-ahead needs is worked out once per
+line), and every pattern is linear in its line, so stripping is linear in the reply. With a
+`Budget` (`mailgate.parse.budget`), it also stops with `BudgetExhausted` when that runs out.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from mailgate.parse.attribution import (
+    LineRoles,
     attribution_span,
     ends_with_verb,
     header_block_length,
@@ -31,6 +36,7 @@ from mailgate.parse.attribution import (
     is_attribution,
     is_separator,
 )
+from mailgate.parse.budget import Budget
 from mailgate.parse.signature import (
     is_footer_rule,
     is_junk,
@@ -48,6 +54,13 @@ _LONG_QUOTED_LINE = 60  # a quoted line this long was probably wrapped by the cl
 
 def _split(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _split_within(text: str, budget: Budget) -> list[str]:
+    budget.allow(text)
+    raws = _split(text)
+    budget.allow_lines(len(raws))
+    return raws
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,33 @@ class _Line:
     @property
     def blank(self) -> bool:
         return not self.content.strip()
+
+
+class _Body:
+    """The lines of one body, and what the scans ask about them worked out once per line."""
+
+    def __init__(self, lines: Sequence[_Line], budget: Budget | None) -> None:
+        self.lines = lines
+        self.raw = [line.raw for line in lines]
+        self.contents = [line.content for line in lines]
+        self.roles = LineRoles(self.contents)
+        self.budget = budget
+        self._text_after: list[int] | None = None
+
+    def text_after(self, index: int) -> int:
+        """How many non-blank lines follow line `index`."""
+        if self._text_after is None:
+            counts = [0] * len(self.raw)
+            running = 0
+            for at in range(len(self.raw) - 1, -1, -1):
+                counts[at] = running
+                running += bool(self.raw[at].strip())
+            self._text_after = counts
+        return self._text_after[index]
+
+    def tick(self) -> None:
+        if self.budget is not None:
+            self.budget.tick()
 
 
 @dataclass(slots=True)
@@ -128,37 +168,33 @@ def _next_raw(lines: Sequence[_Line], start: int) -> int:
 
 
 def _ends_reply_here(
-    index: int,
-    template: SentTemplate | None,
-    *,
-    after_text: bool,
-    raw: Sequence[str],
-    contents: Sequence[str],
+    body: _Body, index: int, template: SentTemplate | None, *, after_text: bool
 ) -> bool:
     """Whether an unquoted line starts something that is not the patient's (see module doc)."""
+    raw = body.raw
     return bool(
-        header_block_length(contents, index)
+        header_block_length(body.contents, index, roles=body.roles)
         or is_separator(raw[index])
         or is_mobile_footer(raw[index])
         # A signature signs something: "-- " on the first line is not a delimiter.
         or (after_text and is_signature_delimiter(raw[index]))
-        or is_footer_rule(raw, index)
-        or (template is not None and template.starts_run(contents, index))
+        or is_footer_rule(raw, index, text_after=body.text_after)
+        or (template is not None and template.starts_run(body.contents, index))
     )
 
 
-def _scan(lines: Sequence[_Line], template: SentTemplate | None) -> _Layout:
+def _scan(body: _Body, template: SentTemplate | None) -> _Layout:
     """Walk the unquoted lines down to the first that ends the reply, noting ">" blocks on the way.
 
     An attribution directly above a ">" block only introduces that block; one above unmarked text
     means the original follows unmarked, so the reply ends there.
     """
-    raw = [line.raw for line in lines]
-    contents = [line.content for line in lines]
+    lines, contents = body.lines, body.contents
     layout = _Layout(cut=len(lines), blocks=[], attributions=[])
     seen_text = False
     index = 0
     while index < len(lines):
+        body.tick()
         line = lines[index]
         if line.depth > 0:
             end = _block_end(lines, index)
@@ -181,7 +217,7 @@ def _scan(lines: Sequence[_Line], template: SentTemplate | None) -> _Layout:
                 continue
             layout.cut = index  # the original follows unmarked (Outlook, mobile Gmail)
             break
-        if _ends_reply_here(index, template, after_text=seen_text, raw=raw, contents=contents):
+        if _ends_reply_here(body, index, template, after_text=seen_text):
             layout.cut = index
             break
         seen_text = True
@@ -189,10 +225,11 @@ def _scan(lines: Sequence[_Line], template: SentTemplate | None) -> _Layout:
     return layout
 
 
-def _opens_quote(contents: Sequence[str], index: int) -> bool:
+def _opens_quote(body: _Body, index: int) -> bool:
     """Whether a block's first line says "this is the message you are answering"."""
     return bool(
-        attribution_span(contents, index) or header_block_length(contents, index, quoted=True)
+        attribution_span(body.contents, index)
+        or header_block_length(body.contents, index, quoted=True, roles=body.roles)
     )
 
 
@@ -201,10 +238,10 @@ def _is_text(line: _Line) -> bool:
 
 
 def _drop_quotes(
-    lines: Sequence[_Line], layout: _Layout, keep: list[bool], template: SentTemplate | None
+    body: _Body, layout: _Layout, keep: list[bool], template: SentTemplate | None
 ) -> list[tuple[int, int]]:
     """Drop the quote blocks (and attributions) that are the message being answered; return them."""
-    contents = [line.content for line in lines]
+    lines, contents = body.lines, body.contents
     for start, end in layout.attributions:
         keep[start:end] = [False] * (end - start)
     outside = [_is_text(line) for line in lines]  # the patient's lines, outside blocks
@@ -215,13 +252,14 @@ def _drop_quotes(
     dropped: list[tuple[int, int]] = []
     answered_seen = False
     for start, end in layout.blocks:
+        body.tick()
         first = _next_content(lines, start, end)
         trailing = text_before[layout.cut] == text_before[end]
         ours = template is not None and any(template.matches(c) for c in contents[start:end])
         if (
             answered_seen
             or start in introduced
-            or (first < end and _opens_quote(contents, first))
+            or (first < end and _opens_quote(body, first))
             or ours
             or (trailing and text_before[start] > 0)
         ):
@@ -266,10 +304,7 @@ def _is_furniture(line: _Line) -> bool:
 
 
 def _rescue_answers(
-    lines: Sequence[_Line],
-    keep: list[bool],
-    regions: Sequence[tuple[int, int]],
-    template: SentTemplate,
+    body: _Body, keep: list[bool], regions: Sequence[tuple[int, int]], template: SentTemplate
 ) -> None:
     """Keep what the patient typed into our quoted template, and the label each answer follows.
 
@@ -279,11 +314,13 @@ def _rescue_answers(
     "…?") directly above a kept answer is kept too, so a field parser sees labels and answers
     together, also for answers interleaved between ">" lines.
     """
+    lines = body.lines
     for start, end in regions:
         first = next((i for i in range(start, end) if template.matches(lines[i].content)), None)
         if first is None:
             continue  # not our message: nothing of ours to answer in
         for index in range(first, end):
+            body.tick()
             line = lines[index]
             if index > first and _starts_another_quote(line):
                 break
@@ -328,17 +365,19 @@ def _trim(lines: Sequence[_Line], keep: Sequence[bool]) -> list[str]:
     return kept[start:end]
 
 
-def reply_text(text: str, sent_text: str | None = None) -> str:
+def reply_text(text: str, sent_text: str | None = None, *, budget: Budget | None = None) -> str:
     """Return only what the patient wrote in `text`: no quoted mail, no signature or footer.
 
     `sent_text` is the text of the message we sent, when known; it helps find a quote that has
-    no marker and keeps answers typed into the quoted form.
+    no marker and keeps answers typed into the quoted form. With a `budget`, raises
+    `BudgetExhausted` when `text` is longer than it allows or stripping runs out of time.
     """
-    lines = [_Line.parse(raw) for raw in _split(text)]
+    raws = _split(text) if budget is None else _split_within(text, budget)
+    body = _Body([_Line.parse(raw) for raw in raws], budget)
     template = SentTemplate(sent_text) if sent_text and sent_text.strip() else None
-    layout = _scan(lines, template)
-    keep = [index < layout.cut for index in range(len(lines))]
-    dropped = _drop_quotes(lines, layout, keep, template)
+    layout = _scan(body, template)
+    keep = [index < layout.cut for index in range(len(body.lines))]
+    dropped = _drop_quotes(body, layout, keep, template)
     if template is not None:
-        _rescue_answers(lines, keep, [*dropped, (layout.cut, len(lines))], template)
-    return "\n".join(_trim(lines, keep))
+        _rescue_answers(body, keep, [*dropped, (layout.cut, len(body.lines))], template)
+    return "\n".join(_trim(body.lines, keep))

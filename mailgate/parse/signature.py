@@ -16,20 +16,26 @@ stays: it is the patient talking, not the phone.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
 
+# The footer patterns run on every line of a reply (up to `_MAX_FOOTER_CHARS` of it), so runs that
+# neighbouring parts could share are possessive (`*+`, `++`): tried split by split, a run of spaces
+# or dots made them quadratic. So a device name is read whole up to a link glued to it, and the
+# leading brackets and stars are never the device: "Sent from my iPhone.sorry" no longer finds
+# "sorry" inside the word, nor "(から送信" a device called "(" — neither is a client's footer.
 # A footer may end with the link the client appends ("Get Outlook for iOS<https://aka.ms/…>").
-_LINK = r"(?:\s*[<(\[]?\s*https?://\S*)?"
+_LINK = r"(?:\s*+(?:[<(\[]\s*+)?https?://\S*+)?"
 _EXCUSE = r"(?:[.,!;]?\s*(?:please )?(?:excuse|pardon|sorry)\b.*)?"
-_DEVICE = r"[\w'’®.-]+(?:\s+[\w'’®.-]+){0,5}"
+_WORD = r"(?:(?!https?://)[\w'’®.-])++"
+_DEVICE = _WORD + r"(?:\s++" + _WORD + "){0,5}"
 
 
 def _footers(*bodies: str) -> re.Pattern[str]:
     """One pattern for all the footer forms (one regex call per line instead of one per form)."""
     either = "|".join(f"(?:{body})" for body in bodies)
-    return re.compile(r"^[\s(<*_]*(?:" + either + ")" + _LINK + r"[\s)>*_!.]*$", re.IGNORECASE)
+    return re.compile(r"^[\s(<*_]*+(?:" + either + ")" + _LINK + r"[\s)>*_!.]*+$", re.IGNORECASE)
 
 
 # "Sent from my …" and its translations name the patient's own device: formulaic enough to trust.
@@ -37,7 +43,7 @@ _POSSESSIVE_FOOTERS = _footers(
     # English: "Sent from my iPhone", "Sent wirelessly from my BlackBerry device on the Bell
     # network.", "Sent from my cell, please excuse any typos."
     r"sent (?:wirelessly )?from my " + _DEVICE + _EXCUSE,
-    r"get \[?outlook for (?:ios|android)\]?(?:\(\S*\))?\S*",
+    r"get \[?outlook for (?:ios|android)\]?(?:\(\S*\))?\S*+",
     r"envoyé (?:sans fil )?(?:de|depuis|à partir de|par) (?:mon|ma) " + _DEVICE,  # French
     r"von meinem " + _DEVICE + r" gesendet",  # German
     r"gesendet (?:von|mit|vom) (?:meinem|meiner) " + _DEVICE,
@@ -48,7 +54,7 @@ _POSSESSIVE_FOOTERS = _footers(
     r"(?:skickat från|sendt fra) (?:min|mitt) " + _DEVICE,  # Swedish, Danish, Norwegian
     r"wysłane (?:z|ze) mojego " + _DEVICE,  # Polish
     r"отправлено (?:с|из) моего " + _DEVICE,  # Russian
-    r"(?:发自|來自|来自)我的\s*\S+",  # Chinese
+    r"(?:发自|來自|来自)我的\s*+\S++",  # Chinese
     r"從我的\s*\S+\s*傳送",
     r"\S+\s*から送信",  # Japanese
     r"\S+에서 보냄",  # Korean
@@ -80,6 +86,7 @@ _DEVICE_OR_APP = re.compile(
 _JUNK = re.compile(r"^[\s\-_=*#~+.•·ᐧ\u200b\u200c\u200d\u2060\ufeff]+$")
 _UNDERSCORE_RULE = re.compile(r"^\s*_{2,}\s*$")
 _MAX_FOOTER_LINES = 6
+_MAX_FOOTER_CHARS = 120  # a footer line is short; a longer line is the patient's
 
 
 def is_signature_delimiter(line: str) -> bool:
@@ -88,7 +95,7 @@ def is_signature_delimiter(line: str) -> bool:
 
 def is_mobile_footer(line: str) -> bool:
     text = line.strip()
-    if not text or len(text) > 120:
+    if not text or len(text) > _MAX_FOOTER_CHARS:
         return False
     if _POSSESSIVE_FOOTERS.match(text):
         return True
@@ -101,16 +108,21 @@ def is_junk(line: str) -> bool:
     return bool(_JUNK.match(line)) and bool(line.strip())
 
 
-def is_footer_rule(lines: Sequence[str], index: int) -> bool:
+def is_footer_rule(
+    lines: Sequence[str], index: int, *, text_after: Callable[[int], int] | None = None
+) -> bool:
     """An underscore rule, after a blank line, above a short footer that ends the mail.
 
     Mailing lists ("____\\nriak-users mailing list\\n…") and disclaimers look like this; a rule in
     the middle of a long text, or one that underlines a heading, is the patient's own.
+    `text_after(index)` is the number of non-blank lines after `index`, when the caller keeps it.
     """
     if not _UNDERSCORE_RULE.match(lines[index]):
         return False
     if index > 0 and lines[index - 1].strip():
         return False
+    if text_after is not None:
+        return text_after(index) <= _MAX_FOOTER_LINES
     remaining = 0
     for following in range(index + 1, len(lines)):
         remaining += bool(lines[following].strip())
@@ -162,9 +174,9 @@ _CLOSINGS_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
 # fmt: on
 _CLOSINGS = [closing for closings in _CLOSINGS_BY_LANGUAGE.values() for closing in closings]
 _CLOSING_LINE = re.compile(
-    r"^\s*(?:"
+    r"^\s*+(?:"
     + "|".join(re.escape(c) for c in sorted(_CLOSINGS, key=len, reverse=True))
-    + r")\s*[,.!:;]*\s*$",
+    + r")\s*+[,.!:;]*+\s*+$",
     re.IGNORECASE,
 )
 _SIGNATURE_RULE = re.compile(r"^\s*(?:-{2,}|_{2,})\s*$")

@@ -355,3 +355,26 @@ def test_revoking_when_no_journal_address_is_in_use_creates_none(practice: Insta
     app = practice.app()
     with app.session(readonly=True) as session:
         assert session.exec(select(JournalAddress)).all() == []
+
+
+def test_parse_reads_several_files_and_directories(gateway: Gateway, tmp_path: Path) -> None:
+    folder = tmp_path / "replies"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(reply(MILESTONE))
+    (folder / "b.eml").write_bytes(reply("STOP\n"))
+    (folder / "notes.txt").write_text("not a message")
+    single = tmp_path / "c.eml"
+    single.write_bytes(reply("Mood (1-10): 4\n"))
+    listed = json.loads(
+        gateway.instance.ok("parse", "--form", "milestone", str(folder), str(single), "--json")
+    )
+    assert [(Path(item["file"]).name, item["kind"]) for item in listed] == [
+        ("a.eml", "reply"),
+        ("b.eml", "opt_out"),
+        ("c.eml", "reply"),
+    ]
+    human = gateway.instance.ok("parse", "--form", "milestone", str(folder))
+    assert human.count("=== ") == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert gateway.instance.cli("parse", "--form", "milestone", str(empty)).exit_code == 2

@@ -51,6 +51,7 @@ class Acknowledge:
         reason = f"entry stored ({ctx.form})"
         if ctx.errors:
             reason += f"; {len(ctx.errors)} field(s) unreadable"
+        reason += "".join(f"; {note}" for note in ctx.notes)  # fixed text from the reading steps
         if _sent_today(env, ctx) >= env.app.settings.ingest.acknowledgements_per_day:
             return Outcome(State.ACCEPTED, reason + "; no confirmation (daily limit)")
         recorded, problems = _lines(ctx)

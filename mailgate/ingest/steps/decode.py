@@ -10,6 +10,8 @@ from mailgate.app import App
 from mailgate.ingest.context import MessageContext, Outcome, State
 from mailgate.parse.policy import POLICY
 
+NO_HEADERS = "no headers: not an email message"
+
 
 class Decode:
     name = "decode"
@@ -19,6 +21,6 @@ class Decode:
         msg = email.message_from_bytes(ctx.raw, policy=POLICY)
         assert isinstance(msg, EmailMessage)
         if not msg.keys():
-            return Outcome(State.QUARANTINED, "no headers: not an email message")
+            return Outcome(State.QUARANTINED, NO_HEADERS)
         ctx.msg = msg
         return None
