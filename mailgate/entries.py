@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from mailgate import audit
 from mailgate.app import App
 from mailgate.directory import patients
+from mailgate.listing import Listing, readable
 from mailgate.store.models import Entry, Patient
 
 
@@ -58,19 +59,22 @@ def view(app: App, row: Entry, patient_email: str) -> EntryView:
 
 def list_entries(
     app: App, session: Session, email: str | None = None, limit: int = 100
-) -> list[EntryView]:
+) -> Listing[EntryView]:
     query = select(Entry, Patient).join(Patient, col(Entry.patient_id) == col(Patient.id))
     if email is not None:
         query = query.where(Entry.patient_id == patients.get(app, session, email).id)
     query = query.order_by(col(Entry.created_at).desc()).limit(limit)
-    views: list[EntryView] = []
     shown: set[uuid.UUID] = set()
     addresses: dict[uuid.UUID, str] = {}
-    for entry, patient in session.exec(query).all():
+
+    def read(pair: tuple[Entry, Patient]) -> EntryView:
+        entry, patient = pair
         if patient.id not in addresses:
             addresses[patient.id] = patients.view(app, session, patient).email
-        views.append(view(app, entry, addresses[patient.id]))
-        shown.add(patient.id)
+        shown.add(patient.id)  # an audited read, even when the entry itself is damaged
+        return view(app, entry, addresses[patient.id])
+
+    views = readable(session.exec(query).all(), read, table="entry")
     for patient_id in sorted(shown):
         audit.record(
             session,

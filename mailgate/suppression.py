@@ -23,6 +23,7 @@ from mailgate import audit
 from mailgate.app import App
 from mailgate.crypto import normalise_address
 from mailgate.errors import Conflict, NotFound
+from mailgate.listing import Listing, readable
 from mailgate.store.lookup import in_chunks
 from mailgate.store.models import Clinician, Patient, Suppression
 from mailgate.store.types import utcnow
@@ -180,14 +181,14 @@ def _view(app: App, row: Suppression, known: dict[str, str]) -> SuppressionView:
     )
 
 
-def list_all(app: App, session: Session, *, everything: bool = False) -> list[SuppressionView]:
+def list_all(app: App, session: Session, *, everything: bool = False) -> Listing[SuppressionView]:
     """The suppressed addresses (`everything`: also those with bounces counted, or lifted)."""
     query = select(Suppression).order_by(col(Suppression.updated_at).desc())
     if not everything:
         query = query.where(col(Suppression.suppressed_at).is_not(None))
     rows = session.exec(query).all()
     known = _directory_addresses(app, session) if any(r.address_ct is None for r in rows) else {}
-    return [_view(app, row, known) for row in rows]
+    return readable(rows, lambda row: _view(app, row, known), table=TABLE)
 
 
 def show(app: App, session: Session, address: str) -> SuppressionView:

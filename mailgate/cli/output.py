@@ -29,11 +29,23 @@ def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> None:
 
 
 def views(items: Sequence[object], columns: Sequence[str], as_json: bool) -> None:
-    """Print dataclass views as a table of the given columns, or all their fields as JSON."""
+    """Print dataclass views as a table of the given columns, or all their fields as JSON.
+
+    A listing that left out rows it could not decrypt (`mailgate.listing`) is printed all the
+    same, then the command fails with one line naming them.
+    """
     if as_json:
         emit_json([to_json(item) for item in items])
-        return
-    table([[getattr(item, c) for c in columns] for item in items], columns)
+    else:
+        table([[getattr(item, c) for c in columns] for item in items], columns)
+    damaged: list[str] = getattr(items, "damaged", [])
+    if damaged:
+        raise click.ClickException(
+            f"{len(damaged)} row(s) could not be decrypted and are not shown "
+            f"({', '.join(damaged[:5])}{' …' if len(damaged) > 5 else ''}): they were tampered "
+            "with or their key is missing; `mailgate audit verify` and `mailgate keys status` "
+            "help find out which"
+        )
 
 
 def record(item: object, as_json: bool) -> None:

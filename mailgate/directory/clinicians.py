@@ -10,6 +10,7 @@ from mailgate.app import App
 from mailgate.directory import validate
 from mailgate.directory.views import ClinicianView
 from mailgate.errors import Conflict, NotFound
+from mailgate.listing import Listing, readable
 from mailgate.store.models import Clinician
 
 KIND = "clinician-email"
@@ -59,6 +60,7 @@ def get(app: App, session: Session, email: str) -> Clinician:
     return row
 
 
-def list_all(app: App, session: Session) -> list[ClinicianView]:
+def list_all(app: App, session: Session) -> Listing[ClinicianView]:
     rows = session.exec(select(Clinician).order_by(col(Clinician.created_at))).all()
-    return sorted((view(app, row) for row in rows), key=lambda v: v.email)
+    found = readable(rows, lambda row: view(app, row), table="clinician")
+    return Listing(sorted(found, key=lambda v: v.email), found.damaged)

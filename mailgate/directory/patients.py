@@ -20,6 +20,7 @@ from mailgate.app import App
 from mailgate.directory import clinicians, validate
 from mailgate.directory.views import PatientView, to_json
 from mailgate.errors import Conflict, NotFound
+from mailgate.listing import Listing, readable
 from mailgate.store.models import Clinician, Patient
 from mailgate.store.types import utcnow
 
@@ -115,13 +116,16 @@ def by_id(session: Session, patient_id: uuid.UUID) -> Patient:
     return row
 
 
-def list_all(app: App, session: Session, clinician_email: str | None = None) -> list[PatientView]:
+def list_all(
+    app: App, session: Session, clinician_email: str | None = None
+) -> Listing[PatientView]:
     query = select(Patient).order_by(col(Patient.created_at))
     if clinician_email is not None:
         query = query.where(
             Patient.clinician_id == clinicians.get(app, session, clinician_email).id
         )
-    return [view(app, session, row) for row in session.exec(query).all()]
+    rows = session.exec(query).all()
+    return readable(rows, lambda row: view(app, session, row), table="patient")
 
 
 def show(app: App, session: Session, email: str) -> PatientView:
